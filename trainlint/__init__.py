@@ -1,0 +1,12 @@
+"""trainlint: a static linter for PyTorch and Keras training scripts.
+
+    >>> import trainlint
+    >>> trainlint.lint_source(open("train.py").read(), path="train.py")
+    >>> trainlint.fix_source(source)
+"""
+from .config import Settings
+from .diagnostics import Finding
+from .engine import fix_source, lint_source
+
+__version__ = "0.1.0"
+__all__ = ["Finding", "Settings", "__version__", "fix_source", "lint_source"]

@@ -1,0 +1,445 @@
+"""Events: the ordered training actions of a file, each with its context.
+
+The IR of each entry point (the module body, and every function nothing in the file calls) is
+instantiated in order; a call to a helper defined in this file (`train_epoch(...)`, `self.validate()`,
+`trainer.fit_one()`) instantiates the helper's body at the call site, with its parameters bound to
+the caller's arguments. So an epoch loop that calls `train(); validate()` is one sequence of events,
+in the caller's names.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from . import knowledge as K
+from .names import dotted, last
+from .roles import (ACCELERATOR, DATA_SCALER, GRAD_SCALER, INSTANCE, MODEL, OPTIMIZER, OTHER, SCHEDULER,
+                    Role, Roles)
+from .structure import Branch, CallSite, FunctionInfo, Item, Loop, Stmt, Structure, With
+
+BACKWARD = "backward"
+ZERO_GRAD = "zero_grad"
+OPT_STEP = "optimizer_step"
+SCHED_STEP = "scheduler_step"
+CLIP = "clip"
+UNSCALE = "unscale"
+TRAIN_MODE = "train_mode"  # model.train() / model.eval(); `mode` says which
+DATA_FIT = "data_fit"  # fit / fit_transform / transform / adapt on a data scaler; `method` says which
+ACCUMULATE = "accumulate"  # x += value, x = x + value, xs.append(value)
+FORWARD = "forward"
+OPAQUE_USE = "opaque_use"  # an optimizer handed to a function we cannot see into
+APPLY_GRADIENTS = "apply_gradients"
+TAPE_GRADIENT = "tape_gradient"
+LOCAL_CALL = "local_call"  # a call of a helper defined in this file (its events follow)
+
+_MAX_INLINE_DEPTH = 5
+_MAX_EVENTS = 50_000
+_NON_TENSOR_KINDS = frozenset({INSTANCE, MODEL, OPTIMIZER, SCHEDULER, DATA_SCALER, OTHER, GRAD_SCALER, ACCELERATOR})
+_CLIP_NAMES = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_gradients"})
+_DATA_METHODS = frozenset({"fit", "fit_transform", "transform", "adapt", "partial_fit"})
+
+
+@dataclass(eq=False)
+class LoopFrame:
+    """One instantiation of a loop (a helper's loop inlined at two call sites gives two frames)."""
+
+    loop: Loop
+    function: FunctionInfo | None
+    parent: "LoopFrame | None"
+
+    @property
+    def node(self) -> cst.For | cst.While:
+        return self.loop.node
+
+
+@dataclass(frozen=True, eq=False)
+class Context:
+    loops: tuple[LoopFrame, ...] = ()
+    guards: tuple[tuple[Branch, int], ...] = ()  # (branch, arm) pairs, outermost first
+    grad_enabled: bool = True
+    call_chain: tuple[cst.Call, ...] = ()  # helper calls that led here, outermost first
+    function: FunctionInfo | None = None
+
+    @property
+    def loop(self) -> LoopFrame | None:
+        return self.loops[-1] if self.loops else None
+
+
+@dataclass(eq=False)
+class Event:
+    kind: str
+    subject: str | None  # identity of the object acted on, in the entry point's names
+    spelled: str | None  # the same object as written at the event
+    role: Role | None
+    site: CallSite | None
+    stmt: Stmt | None
+    context: Context
+    index: int = 0
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def node(self) -> cst.CSTNode:
+        return self.site.call if self.site is not None else self.stmt.node
+
+    def in_loop(self, frame: LoopFrame) -> bool:
+        return frame in self.context.loops
+
+
+@dataclass
+class _Frame:
+    function: FunctionInfo | None
+    bindings: dict[str, str | None]  # parameter -> caller identity (None: not a plain name)
+    bound_roles: dict[str, Role | None]
+    prefix: str  # for the helper's own locals, so they do not collide with the caller's
+    active: tuple[FunctionInfo, ...]
+    outer: "_Frame | None" = None  # the enclosing function's frame, for a closure's free variables
+
+
+def base_key(expr: cst.BaseExpression | None) -> str | None:
+    """The dotted root of an expression: `loss` for `loss.mean()`, `out.loss` for `out.loss[0]`."""
+    while expr is not None:
+        key = dotted(expr)
+        if key is not None:
+            return key
+        if isinstance(expr, cst.Call):
+            expr = expr.func.value if isinstance(expr.func, cst.Attribute) else None
+        elif isinstance(expr, (cst.Attribute, cst.Subscript)):
+            expr = expr.value
+        else:
+            return None
+    return None
+
+
+class EventBuilder:
+    def __init__(self, structure: Structure, roles: Roles) -> None:
+        self.structure = structure
+        self.roles = roles
+        self.imports = structure.imports
+        self.events: list[Event] = []
+        self.instantiated: set[int] = set()
+        self._counter = itertools.count(1)
+
+    def build(self) -> list[Event]:
+        root = _Frame(None, {}, {}, "", ())
+        self.block(self.structure.body, Context(), root)
+        called = self.called_names()
+        for function in self.structure.all_functions:
+            if id(function) in self.instantiated or function.name in called:
+                continue
+            self.instantiate(function, Context(function=function, grad_enabled=function.grad is not False),
+                             _Frame(function, {}, {}, "", (function,)))
+        for index, event in enumerate(self.events):
+            event.index = index
+        return self.events
+
+    def called_names(self) -> set[str]:
+        names: set[str] = set()
+
+        def walk(items: list[Item]) -> None:
+            for item in items:
+                calls: list[CallSite] = []
+                if isinstance(item, Stmt):
+                    calls = item.calls
+                elif isinstance(item, Loop):
+                    calls = item.header_calls
+                    walk(item.body), walk(item.orelse)
+                elif isinstance(item, Branch):
+                    calls = item.test_calls
+                    for arm in item.arms:
+                        walk(arm)
+                    walk(item.always)
+                elif isinstance(item, With):
+                    calls = item.item_calls
+                    walk(item.body)
+                for site in calls:
+                    if site.func_key:
+                        names.add(last(site.func_key))
+                    for arg in site.call.args:
+                        if isinstance(arg.value, cst.Name):
+                            names.add(arg.value.value)
+
+        walk(self.structure.body)
+        for function in self.structure.all_functions:
+            walk(function.body)
+        return names
+
+    # -- walking the IR ---------------------------------------------------------------------------
+    def instantiate(self, function: FunctionInfo, context: Context, frame: _Frame) -> None:
+        self.instantiated.add(id(function))
+        self.block(function.body, context, frame)
+
+    def block(self, items: list[Item], context: Context, frame: _Frame) -> None:
+        for item in items:
+            if len(self.events) > _MAX_EVENTS:
+                return
+            if isinstance(item, Stmt):
+                self.statement(item, context, frame)
+            elif isinstance(item, Loop):
+                if isinstance(item.node, cst.For):
+                    self.calls(item.header_calls, None, context, frame)
+                loop_frame = LoopFrame(item, frame.function, context.loop)
+                inner = Context(context.loops + (loop_frame,), context.guards, context.grad_enabled,
+                                context.call_chain, context.function)
+                if isinstance(item.node, cst.While):
+                    self.calls(item.header_calls, None, inner, frame)
+                self.block(item.body, inner, frame)
+                self.block(item.orelse, context, frame)
+            elif isinstance(item, Branch):
+                self.calls(item.test_calls, None, context, frame)
+                is_try = isinstance(item.node, (cst.Try, cst.TryStar))
+                for arm_index, arm in enumerate(item.arms):
+                    guarded = context if (is_try and arm_index == 0) else Context(
+                        context.loops, context.guards + ((item, arm_index),), context.grad_enabled,
+                        context.call_chain, context.function)
+                    self.block(arm, guarded, frame)
+                self.block(item.always, context, frame)
+            elif isinstance(item, With):
+                self.calls(item.item_calls, None, context, frame)
+                grad = context.grad_enabled if item.grad is None else item.grad
+                inner = Context(context.loops, context.guards, grad, context.call_chain, context.function)
+                self.block(item.body, inner, frame)
+
+    def statement(self, stmt: Stmt, context: Context, frame: _Frame) -> None:
+        self.calls(stmt.calls, stmt, context, frame)
+        if stmt.aug is not None:
+            key, operator, value = stmt.aug
+            if isinstance(operator, (cst.AddAssign, cst.SubtractAssign)) and key:
+                self.emit(ACCUMULATE, key, stmt=stmt, context=context, frame=frame, value=value)
+        for key, value in stmt.targets:
+            if key is None:
+                continue
+            if key.endswith(".grad") and isinstance(value, cst.Name) and value.value == "None":
+                self.emit(ZERO_GRAD, None, stmt=stmt, context=context, frame=frame, everything=True)
+            elif (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract))
+                  and dotted(value.left) == key):
+                self.emit(ACCUMULATE, key, stmt=stmt, context=context, frame=frame, value=value.right)
+
+    # -- classifying calls ------------------------------------------------------------------------
+    def calls(self, sites: list[CallSite], stmt: Stmt | None, context: Context, frame: _Frame) -> None:
+        for site in sites:
+            self.call(site, stmt, context, frame)
+
+    def call(self, site: CallSite, stmt: Stmt | None, context: Context, frame: _Frame) -> None:
+        method, receiver = site.method, site.receiver
+        qualname = self.imports.qualify(site.call.func)
+        args = [arg for arg in site.call.args if arg.keyword is None and not arg.star]
+        first = args[0].value if args else None
+
+        helper = self.resolve_helper(site, frame)
+        if helper is not None:
+            function, bindings, roles = helper
+            if function not in frame.active and len(frame.active) < _MAX_INLINE_DEPTH:
+                self.emit(LOCAL_CALL, None, stmt=stmt, context=context, frame=frame, site=site, function=function)
+                inner = Context(context.loops, context.guards,
+                                context.grad_enabled and function.grad is not False,
+                                context.call_chain + (site.call,), function)
+                self.instantiate(function, inner, _Frame(function, bindings, roles,
+                                                         f"{function.name}#{next(self._counter)}::",
+                                                         frame.active + (function,), self.enclosing(function, frame)))
+            return
+
+        if qualname in K.AUTOGRAD_BACKWARD and first is not None:
+            self.emit(BACKWARD, base_key(first), site=site, stmt=stmt, context=context, frame=frame)
+            return
+        if method == "backward":
+            self.backward(site, stmt, context, frame, first)
+            return
+        if method == "step" and receiver is not None:
+            self.step(site, stmt, context, frame, first)
+            return
+        if method == "optimizer_step" and first is not None:  # torch_xla's xm.optimizer_step(opt)
+            self.emit(OPT_STEP, dotted(first), site=site, stmt=stmt, context=context, frame=frame)
+            return
+        if method == "zero_grad":
+            self.emit(ZERO_GRAD, receiver, site=site, stmt=stmt, context=context, frame=frame,
+                      everything=receiver is None)
+            return
+        if method in ("zero_", "fill_", "detach_") and receiver and (receiver.endswith(".grad")
+                                                                       or receiver.endswith(".grad.data")):
+            if method != "detach_":
+                self.emit(ZERO_GRAD, None, site=site, stmt=stmt, context=context, frame=frame, everything=True)
+            return
+        func_name = last(site.func_key) if site.func_key else None
+        if qualname in K.CLIP_FUNCTIONS or qualname in K.TF_CLIP_FUNCTIONS or func_name in _CLIP_NAMES:
+            self.emit(CLIP, None, site=site, stmt=stmt, context=context, frame=frame,
+                      qualname=qualname, tensorflow=qualname in K.TF_CLIP_FUNCTIONS)
+            return
+        if method == "unscale_" and first is not None:
+            self.emit(UNSCALE, dotted(first), site=site, stmt=stmt, context=context, frame=frame, scaler=receiver)
+            return
+        if method in ("train", "eval") and receiver is not None and receiver != "self":
+            role = self.role(receiver, frame)
+            if role is None or role.kind == MODEL:
+                mode = method == "train"
+                if method == "train" and first is not None:
+                    mode = {"True": True, "False": False}.get(dotted(first) or "", None)
+                self.emit(TRAIN_MODE, receiver, site=site, stmt=stmt, context=context, frame=frame, mode=mode)
+            return
+        if method in _DATA_METHODS and receiver is not None:
+            self.emit(DATA_FIT, receiver, site=site, stmt=stmt, context=context, frame=frame, method=method,
+                      data=first)
+            return
+        if method == "apply_gradients":
+            self.emit(APPLY_GRADIENTS, receiver, site=site, stmt=stmt, context=context, frame=frame)
+            return
+        if method == "gradient" and receiver is not None:
+            self.emit(TAPE_GRADIENT, receiver, site=site, stmt=stmt, context=context, frame=frame)
+            return
+        if method in ("append", "extend") and receiver is not None and first is not None:
+            self.emit(ACCUMULATE, receiver, site=site, stmt=stmt, context=context, frame=frame, value=first)
+            return
+        if method is None and site.func_key is not None:
+            role = self.role(site.func_key, frame)
+            if role is not None and role.kind == MODEL:
+                self.emit(FORWARD, site.func_key, site=site, stmt=stmt, context=context, frame=frame)
+                return
+        for arg in site.call.args:
+            key = dotted(arg.value)
+            if key is not None and self.role(key, frame) is not None and self.role(key, frame).kind == OPTIMIZER:
+                self.emit(OPAQUE_USE, key, site=site, stmt=stmt, context=context, frame=frame)
+
+    def backward(self, site: CallSite, stmt, context, frame, first) -> None:
+        receiver = site.receiver
+        func = site.call.func
+        role = self.role(receiver, frame) if receiver else None
+        if role is not None and role.kind == ACCELERATOR or (receiver and "engine" in last(receiver).lower()):
+            if first is not None:  # accelerator.backward(loss), fabric.backward(loss), engine.backward(loss)
+                self.emit(BACKWARD, base_key(first), site=site, stmt=stmt, context=context, frame=frame)
+            return
+        inner = func.value if isinstance(func, cst.Attribute) else None
+        if (isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value == "scale"
+                and inner.args):  # scaler.scale(loss).backward()
+            self.emit(BACKWARD, base_key(inner.args[0].value), site=site, stmt=stmt, context=context, frame=frame,
+                      scaler=dotted(inner.func.value))
+            return
+        if receiver == "self" or (role is not None and role.kind in _NON_TENSOR_KINDS):
+            return  # a user's own backward(), not autograd's
+        self.emit(BACKWARD, base_key(inner) if inner is not None else None, site=site, stmt=stmt,
+                  context=context, frame=frame)
+
+    def step(self, site: CallSite, stmt, context, frame, first) -> None:
+        receiver = site.receiver
+        role = self.role(receiver, frame)
+        if first is not None and (role is not None and role.kind == GRAD_SCALER or
+                                  (role is None or role.evidence == "name") and "scaler" in last(receiver).lower()):
+            self.emit(OPT_STEP, dotted(first), site=site, stmt=stmt, context=context, frame=frame, scaler=receiver)
+            return
+        if role is None:
+            return
+        if role.kind == OPTIMIZER:
+            if isinstance(first, cst.Name):  # optimizer.step(closure): the closure runs first
+                closure = self.lookup_function(first.value, frame)
+                if closure is not None and closure not in frame.active:
+                    self.instantiate(closure, Context(context.loops, context.guards, context.grad_enabled,
+                                                      context.call_chain + (site.call,), closure),
+                                     _Frame(closure, {}, {}, f"{closure.name}#{next(self._counter)}::",
+                                            frame.active + (closure,), self.enclosing(closure, frame)))
+            self.emit(OPT_STEP, receiver, site=site, stmt=stmt, context=context, frame=frame)
+        elif role.kind == SCHEDULER:
+            self.emit(SCHED_STEP, receiver, site=site, stmt=stmt, context=context, frame=frame,
+                      metric=bool(site.call.args))
+
+    # -- helpers defined in this file -------------------------------------------------------------
+    def lookup_function(self, name: str, frame: _Frame) -> FunctionInfo | None:
+        scope = frame.function
+        while scope is not None:
+            if name in scope.nested:
+                return scope.nested[name]
+            scope = scope.parent
+        return self.structure.functions.get(name)
+
+    @staticmethod
+    def enclosing(function: FunctionInfo, frame: _Frame) -> _Frame | None:
+        """The frame of the function that defines `function` (its closure), if it is on the stack."""
+        if function.parent is None:
+            return None
+        while frame is not None and frame.function is not function.parent:
+            frame = frame.outer
+        return frame
+
+    def resolve_helper(self, site: CallSite, frame: _Frame):
+        """(function, bindings, bound roles) when the call runs a function defined in this file."""
+        func = site.call.func
+        function, self_identity, self_role = None, None, None
+        if isinstance(func, cst.Name):
+            function = self.lookup_function(func.value, frame)
+        elif isinstance(func, cst.Attribute) and site.receiver is not None:
+            if site.receiver == "self" and frame.function is not None and frame.function.class_name:
+                function = self.roles.method(frame.function.class_name, site.method)
+                self_identity = self.identity("self", frame)
+                self_role = frame.bound_roles.get("self")
+            else:
+                role = self.role(site.receiver, frame)
+                if role is not None and role.local_class:
+                    function = self.roles.method(role.local_class, site.method)
+                    self_identity, self_role = self.identity(site.receiver, frame), role
+        if function is None:
+            return None
+        params = list(function.params)
+        bindings: dict[str, str | None] = {}
+        bound_roles: dict[str, Role | None] = {}
+        if function.class_name and params and params[0] in ("self", "cls") and not isinstance(func, cst.Name):
+            bindings[params[0]] = self_identity
+            bound_roles[params[0]] = self_role
+            params = params[1:]
+        positional = [arg for arg in site.call.args if arg.keyword is None]
+        for param, arg in zip(params, positional):
+            if arg.star:
+                break
+            bindings[param] = self.identity(dotted(arg.value), frame)
+            bound_roles[param] = self.role(dotted(arg.value), frame)
+        for arg in site.call.args:
+            if arg.keyword is not None and arg.keyword.value in function.params:
+                bindings[arg.keyword.value] = self.identity(dotted(arg.value), frame)
+                bound_roles[arg.keyword.value] = self.role(dotted(arg.value), frame)
+        return function, bindings, bound_roles
+
+    # -- names ------------------------------------------------------------------------------------
+    def alias(self, key: str, function: FunctionInfo | None) -> str:
+        """`opt = self.optimizer` makes `opt` another name for `self.optimizer`."""
+        seen = set()
+        while function is not None and key not in seen:
+            seen.add(key)
+            values = function.assignments.get(key)
+            if not values or len(values) != 1:
+                break
+            target = dotted(values[0])
+            if target is None or target in ("None", "True", "False"):
+                break
+            key = target
+        return key
+
+    def identity(self, key: str | None, frame: _Frame) -> str | None:
+        if key is None:
+            return None
+        key = self.alias(key, frame.function)
+        first, dot, rest = key.partition(".")
+        if first in frame.bindings:
+            bound = frame.bindings[first]
+            if bound is None:
+                return f"{frame.prefix}{key}"
+            return bound + dot + rest
+        function = frame.function
+        if function is not None and (first in function.assignments or first in function.params
+                                     or key in function.assignments):
+            return f"{frame.prefix}{key}"
+        if frame.outer is not None:  # a closure's free variable is the enclosing function's
+            return self.identity(key, frame.outer)
+        return key
+
+    def role(self, key: str | None, frame: _Frame) -> Role | None:
+        if key is None:
+            return None
+        key = self.alias(key, frame.function)
+        first = key.split(".")[0]
+        if key == first and first in frame.bound_roles and frame.bound_roles[first] is not None:
+            return frame.bound_roles[first]
+        return self.roles.of(key, frame.function)
+
+    def emit(self, kind: str, spelled: str | None, *, stmt: Stmt | None, context: Context, frame: _Frame,
+             site: CallSite | None = None, **detail) -> None:
+        role = self.role(spelled, frame) if spelled else None
+        self.events.append(Event(kind, self.identity(spelled, frame), spelled, role, site, stmt, context,
+                                 detail=detail))

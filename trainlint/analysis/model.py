@@ -1,0 +1,61 @@
+"""The model of a training script: one per file, built once, queried by every rule."""
+from __future__ import annotations
+
+from functools import cached_property
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from .events import Event, EventBuilder, LoopFrame
+from .roles import Roles
+from .structure import build_structure
+from .values import Values
+
+
+class ScriptModel:
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self.structure = build_structure(module)
+        self.imports = self.structure.imports
+        self.roles = Roles(self.structure)
+        self.values = Values(self.structure)
+        self.events: list[Event] = EventBuilder(self.structure, self.roles).build()
+
+    @cached_property
+    def loops(self) -> list[LoopFrame]:
+        """Every instantiated loop, outer before inner, in order of first event."""
+        seen: dict[int, LoopFrame] = {}
+        for event in self.events:
+            for frame in event.context.loops:
+                seen.setdefault(id(frame), frame)
+        return list(seen.values())
+
+    def events_in(self, frame: LoopFrame, *kinds: str) -> list[Event]:
+        return [e for e in self.events if frame in e.context.loops and (not kinds or e.kind in kinds)]
+
+    def of_kind(self, *kinds: str) -> list[Event]:
+        return [e for e in self.events if e.kind in kinds]
+
+    def uses(self, module_name: str) -> bool:
+        """Does the file import `module_name` (or something under it)?"""
+        return self.imports.mentions(module_name)
+
+    @cached_property
+    def positions(self):
+        """Source positions, computed only when a rule reports something (one extra pass)."""
+        return MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+    def line(self, node: cst.CSTNode) -> int:
+        return self.positions[node].start.line
+
+    def inner_loops(self, frame: LoopFrame) -> list[LoopFrame]:
+        return [f for f in self.loops if f is not frame and _descends(f, frame)]
+
+
+def _descends(frame: LoopFrame, ancestor: LoopFrame) -> bool:
+    parent = frame.parent
+    while parent is not None:
+        if parent is ancestor:
+            return True
+        parent = parent.parent
+    return False

@@ -1,0 +1,138 @@
+"""The command line: `trainlint check`, `trainlint rule CODE`, `trainlint rules`, `trainlint --version`."""
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import ConfigError, SettingsResolver, validate_selectors
+from .diagnostics import IO_ERROR, FileResult, Finding, Location
+from .engine import check_files
+from .files import discover
+from .output import FORMATS, Report, write_report
+from .rules import ALL_RULES, RULES_BY_CODE, RULES_BY_NAME
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # bad usage exits 2, as argparse does, with our prefix
+        self.print_usage(sys.stderr)
+        self.exit(2, f"trainlint: error: {message}\n")
+
+
+def _codes(value: str) -> list[str]:
+    return [code.strip().upper() for code in value.split(",") if code.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="trainlint", description="A linter for PyTorch and Keras training scripts.")
+    parser.add_argument("--version", action="version", version=f"trainlint {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = commands.add_parser("check", help="Lint files and folders (default: .)")
+    check.add_argument("paths", nargs="*", type=Path, default=[], metavar="PATH")
+    check.add_argument("--select", type=_codes, help="Rule codes or prefixes to enable (replaces the config's)")
+    check.add_argument("--ignore", type=_codes, help="Rule codes or prefixes to disable")
+    check.add_argument("--extend-select", type=_codes, help="Rule codes or prefixes to enable in addition")
+    check.add_argument("--fix", action="store_true", help="Apply safe fixes")
+    check.add_argument("--unsafe-fixes", action="store_true", help="Also apply (and offer) unsafe fixes")
+    check.add_argument("--diff", action="store_true",
+                       help="Show the fixes as a unified diff; write nothing; exit 1 if there are any")
+    check.add_argument("--output-format", choices=FORMATS, default="full")
+    check.add_argument("--config", type=Path, help="Use this configuration file instead of the nearest pyproject.toml")
+    check.add_argument("--exit-zero", action="store_true", help="Exit with 0 even when there are findings")
+    check.add_argument("-q", "--quiet", action="store_true", help="Print findings only, no summary")
+    check.add_argument("--statistics", action="store_true", help="Count findings per rule")
+    check.add_argument("--no-cache", action="store_true", help=argparse.SUPPRESS)  # accepted for ruff muscle memory
+
+    rule = commands.add_parser("rule", help="Explain a rule")
+    rule.add_argument("code", metavar="CODE", help="A rule code (TL001) or name (missing-zero-grad)")
+    commands.add_parser("rules", help="List every rule")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "rule":
+        return _rule(args.code)
+    if args.command == "rules":
+        return _rules()
+    if args.command != "check":
+        parser.print_help()
+        return 2
+    try:
+        return _check(args)
+    except ConfigError as error:
+        print(f"trainlint: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _rule(code: str) -> int:
+    rule = RULES_BY_CODE.get(code.upper()) or RULES_BY_NAME.get(code)
+    if rule is None:
+        print(f"trainlint: error: unknown rule '{code}' (see `trainlint rules`)", file=sys.stderr)
+        return 2
+    print(rule.page(), end="")
+    return 0
+
+
+def _rules() -> int:
+    width = max(len(r.name) for r in ALL_RULES)
+    print(f"{'code':<6} {'name':<{width}}  {'fix':<6}  summary")
+    for rule in ALL_RULES:
+        print(f"{rule.code:<6} {rule.name:<{width}}  {rule.fix:<6}  {rule.summary}")
+    return 0
+
+
+def _check(args) -> int:
+    for key in ("select", "ignore", "extend_select"):
+        if getattr(args, key):
+            validate_selectors(getattr(args, key), f"--{key.replace('_', '-')}")
+    overrides = {"select": args.select, "ignore": args.ignore, "extend_select": args.extend_select}
+    if args.config is not None and not args.config.is_file():
+        raise ConfigError(f"--config: no such file: {args.config}")
+    resolver = SettingsResolver(args.config, overrides)
+    paths = args.paths or [Path(".")]
+    files, problems = discover(paths, resolver)
+
+    results: list[FileResult] = []
+    for path, why in problems:
+        location = Location(1, 1)
+        results.append(FileResult(str(path), [Finding(IO_ERROR, "io-error", f"Cannot read: {why}", str(path),
+                                                      location, location)]))
+    report = Report(args.output_format, statistics=args.statistics, quiet=args.quiet, fix=args.fix,
+                    unsafe_fixes=args.unsafe_fixes, diff=args.diff)
+    with report.progress(len(files)) as advance:
+        results.extend(check_files(files, fix=args.fix, unsafe=args.unsafe_fixes, diff=args.diff,
+                                   progress=advance))
+
+    if args.diff:
+        changed = _print_diff(results)
+        errors = any(f.is_error for r in results for f in r.findings)
+        return 0 if args.exit_zero else (1 if changed or errors else 0)
+    write_report(report, results)
+    remaining = [f for r in results for f in r.findings]
+    if args.exit_zero:
+        return 0
+    refused = any(r.fix_error for r in results)
+    return 1 if remaining or refused else 0
+
+
+def _print_diff(results: list[FileResult]) -> bool:
+    changed = False
+    for result in results:
+        for finding in result.findings:
+            if finding.is_error:
+                print(f"{finding.filename}:{finding.location.row}:{finding.location.column}: "
+                      f"{finding.code} {finding.message}", file=sys.stderr)
+        if result.fix_error:
+            print(f"{result.filename}: fixes not applied: {result.fix_error}", file=sys.stderr)
+        if result.fixed is None or result.original is None:
+            continue
+        changed = True
+        sys.stdout.writelines(difflib.unified_diff(
+            result.original.splitlines(keepends=True), result.fixed.splitlines(keepends=True),
+            fromfile=result.filename, tofile=result.filename))
+    return changed
