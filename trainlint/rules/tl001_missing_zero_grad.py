@@ -64,8 +64,8 @@ class MissingZeroGrad(Rule):
             for step in _first_step_per_optimizer(events):
                 if _steps_in_inner_loop(model, frame, step.subject) or _clears(model, events, step):
                     continue
-                backward = next((e for e in events if e.kind == BACKWARD and e.index < step.index),
-                                next(e for e in events if e.kind == BACKWARD))
+                before = [e for e in events if e.kind == BACKWARD and e.index < step.index]
+                backward = before[-1] if before else next(e for e in events if e.kind == BACKWARD)
                 name = step.spelled
                 yield Violation(
                     backward.node,
