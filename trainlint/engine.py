@@ -5,6 +5,7 @@ spreads many files over all cores).
 """
 from __future__ import annotations
 
+import ast
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -123,9 +124,18 @@ def _parse(source: str) -> cst.Module:
     return cst.parse_module(source)
 
 
-def _syntax_finding(path: str, error: cst.ParserSyntaxError) -> Finding:
+def _syntax_finding(path: str, source: str, error: cst.ParserSyntaxError) -> Finding:
+    """Python's own compiler says where and what more precisely than libcst; ask it (only on failure)."""
+    try:
+        compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as python_error:
+        location = Location(python_error.lineno or 1, python_error.offset or 1)
+        return Finding(SYNTAX_ERROR, "syntax-error", f"SyntaxError: {python_error.msg}", path, location, location)
+    except (ValueError, RecursionError, MemoryError):
+        pass
     message = str(error.message).strip().splitlines()[0] if error.message else "invalid syntax"
-    location = Location(error.raw_line, error.raw_column + 1)
+    message = re.sub(r"^parser error: error at \d+:\d+: ", "", message)
+    location = Location(error.editor_line, error.editor_column)
     return Finding(SYNTAX_ERROR, "syntax-error", f"SyntaxError: {message}", path, location, location)
 
 
@@ -136,7 +146,7 @@ def lint_source(source: str, path: str = "<string>", settings: Settings | None =
     try:
         module = _parse(source)
     except cst.ParserSyntaxError as error:
-        return [_syntax_finding(path, error)]
+        return [_syntax_finding(path, source, error)]
     if not rules:
         return []
     model, raws = _violations(module, rules, settings)
@@ -229,10 +239,19 @@ def _map_notebook(findings: list[Finding], source: SourceFile) -> list[Finding]:
     for finding in findings:
         cell, row = source.notebook.locate(finding.location.row)
         _, end_row = source.notebook.locate(finding.end_location.row)
-        mapped.append(Finding(finding.code, finding.name, finding.message, finding.filename,
+        message = _LINE_REFERENCE.sub(lambda m: _cell_line(source, int(m.group(1))), finding.message)
+        mapped.append(Finding(finding.code, finding.name, message, finding.filename,
                               Location(row, finding.location.column), Location(end_row, finding.end_location.column),
                               None, row, cell))
     return mapped
+
+
+_LINE_REFERENCE = re.compile(r"\bline (\d+)\b")
+
+
+def _cell_line(source: SourceFile, row: int) -> str:
+    cell, line = source.notebook.locate(row)
+    return f"cell {cell}, line {line}"
 
 
 def _check_one(args) -> FileResult:

@@ -62,6 +62,13 @@ LR_SCHEDULER_PREFIXES: tuple[str, ...] = (
 )
 # Schedulers whose step() takes a metric and belongs after validation.
 METRIC_SCHEDULERS: frozenset[str] = frozenset({"torch.optim.lr_scheduler.ReduceLROnPlateau"})
+# Schedulers built on torch.optim.lr_scheduler.LRScheduler: step() advances the schedule by one and must
+# follow optimizer.step() (PyTorch >= 1.1 warns otherwise and the first value of the schedule is skipped).
+ORDERED_SCHEDULER_PREFIXES: tuple[str, ...] = (
+    "torch.optim.lr_scheduler.",
+    "transformers.get_",
+    "transformers.optimization.get_",
+)
 
 GRAD_SCALERS: frozenset[str] = frozenset({
     "torch.cuda.amp.GradScaler",

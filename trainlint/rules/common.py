@@ -59,3 +59,42 @@ def optimizer_models(model: ScriptModel, step: Event) -> list[str] | None:
         return None
     owners = parameters_owners(role.call.args[0].value)
     return owners or None
+
+
+# -- where a statement sits, for fixes that move it (used by TL002, TL005) ------------------------------
+def enclosing_block(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.BaseStatement] | None:
+    """The statements of the block (module, function or compound statement body) that directly holds
+    `target`, or None (e.g. inside a one-line suite)."""
+    pending = [list(root.body)] if isinstance(root, cst.Module) else list(_inner_blocks(root))
+    while pending:
+        statements = pending.pop()
+        for statement in statements:
+            if statement is target:
+                return statements
+            if isinstance(statement, cst.BaseCompoundStatement):
+                pending.extend(_inner_blocks(statement))
+    return None
+
+
+def _inner_blocks(node: cst.CSTNode):
+    for child in node.children:
+        if isinstance(child, cst.IndentedBlock):
+            yield list(child.body)
+        elif not isinstance(child, (cst.BaseExpression, cst.BaseSmallStatement, cst.SimpleStatementSuite)):
+            yield from _inner_blocks(child)
+
+
+def contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:
+    """Is `node` (by identity) `tree` or inside it?"""
+    pending = [tree]
+    while pending:
+        current = pending.pop()
+        if current is node:
+            return True
+        pending.extend(current.children)
+    return False
+
+
+def lone_statement(line: cst.SimpleStatementLine | None) -> bool:
+    """A line holding exactly one statement (so moving the line moves only that statement)."""
+    return line is not None and len(line.body) == 1

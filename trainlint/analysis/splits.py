@@ -1,0 +1,395 @@
+"""Data splits: which expressions hold training data and which hold held-out (validation / test) data.
+
+Evidence, strongest first:
+1. the targets of sklearn's `train_test_split`: in `X_tr, X_te, y_tr, y_te = train_test_split(X, y)`
+   each array's odd position is its held-out part and its even position the training part (a held-out
+   set split again stays held out: `X_val, X_test = train_test_split(X_rest)`);
+2. subscripts into named splits: `data["test"]`, `df[df.split == "val"]`, `X[val_idx]`, `X[n_train:]`,
+   `MNIST(root, train=False)`, `load("valid")`;
+3. flow: an expression made from one split only (`torch.tensor(X_val)`, `val_df[cols].values`,
+   `scaler.transform(X_test)`) is that split, one made from both (`np.vstack([X_train, X_val])`) neither;
+4. names, as whole tokens split on `_`, digits and case changes: `X_val`, `val_df`, `test_x`, `Xtest`,
+   `y_dev` — never `latest`, `contest`, `device`; `train_val` names both and so neither.
+Opaque names (`a, b = load()`) are not guessed at, and evidence that disagrees means "unknown".
+The model also lists the `train_test_split` calls and every statement of a scope in source order,
+with the `if`/`try` arms it sits in, so rules can ask what happens to data after a statement.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import libcst as cst
+
+from . import knowledge as K
+from .names import dotted
+from .roles import ACCELERATOR, ARGS, DATA_SCALER, GRAD_SCALER, MODEL, OPTIMIZER, SCHEDULER, Roles
+from .structure import Branch, FunctionInfo, Item, Loop, Stmt, Structure, With
+
+TRAIN = "train"
+EVAL = "eval"
+MIXED = "mixed"  # made from both splits, or the evidence disagrees
+
+_MAX_DEPTH = 12
+_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# Objects whose method results are not "their" data: `scaler.transform(X_val)` is X_val's split.
+_NOT_DATA = frozenset({DATA_SCALER, MODEL, OPTIMIZER, SCHEDULER, GRAD_SCALER, ACCELERATOR, ARGS})
+_SPLIT_KEYWORDS = frozenset({"split", "subset", "split_name", "mode", "partition", "stage"})
+_BOTH = frozenset({TRAIN, EVAL})
+
+Path = tuple[tuple[int, int], ...]  # (id of an if/try/match node, arm index), outermost first
+
+
+def name_tokens(name: str) -> list[str]:
+    """`X_val` -> [x, val]; `valDF` -> [val, df]; `Xtest` -> [test]: x/y glued to a split word is the split."""
+    tokens = []
+    for token in _TOKEN.findall(name):
+        token = token.lower()
+        if len(token) > 2 and token[0] in "xy" and _word_split(token[1:]) is not None:
+            token = token[1:]
+        tokens.append(token)
+    return tokens
+
+
+def _word_split(word: str) -> str | None:
+    if word in K.EVAL_SPLIT_WORDS:
+        return EVAL
+    if word in K.TRAIN_SPLIT_WORDS:
+        return TRAIN
+    return None
+
+
+def split_of_name(key: str) -> str | None:
+    """The split a dotted name says it holds: TRAIN, EVAL, MIXED (names both) or None."""
+    found = set()
+    for part in key.split("."):
+        if part in ("self", "cls"):
+            continue
+        for token in name_tokens(part):
+            split = _word_split(token)
+            if split:
+                found.add(split)
+    if len(found) > 1:
+        return MIXED
+    return found.pop() if found else None
+
+
+def combine(splits) -> str | None:
+    known = {s for s in splits if s is not None}
+    if MIXED in known or known == _BOTH:
+        return MIXED
+    return known.pop() if known else None
+
+
+def _literal_split(node: cst.BaseExpression) -> str | None:
+    """`"val"`, `"test"` (the whole string), or a file path whose stem names a split (`"data/test.csv"`)."""
+    if not isinstance(node, cst.SimpleString):
+        return None
+    value = node.evaluated_value
+    if not isinstance(value, str):
+        return None
+    split = _word_split(value.lower())
+    if split is not None:
+        return split
+    if "/" in value or re.search(r"\.[A-Za-z0-9]{2,5}$", value):
+        stem = re.split(r"[\\/]", value)[-1].rsplit(".", 1)[0]
+        return split_of_name(stem) if stem else None
+    return None
+
+
+@dataclass(eq=False)
+class SplitCall:
+    """One call of sklearn's `train_test_split`."""
+
+    call: cst.Call
+    stmt: Stmt
+    function: FunctionInfo | None
+    path: Path
+    arrays: list[cst.BaseExpression]  # the positional arrays (empty when passed with *)
+    targets: list[str | None] | None  # the unpacked target keys, when assigned to a tuple
+
+    def parts(self, index: int) -> tuple[str | None, str | None] | None:
+        """(training key, held-out key) for the array at `index`, when the call is unpacked into names."""
+        if self.targets is None or len(self.targets) != 2 * len(self.arrays) or index >= len(self.arrays):
+            return None
+        return self.targets[2 * index], self.targets[2 * index + 1]
+
+
+class DataSplits:
+    def __init__(self, structure: Structure, roles: Roles) -> None:
+        self.structure = structure
+        self.roles = roles
+        self.imports = structure.imports
+        self.calls: list[SplitCall] = []
+        # (id(value), key) -> (position, number of targets, target keys) for `a, b = value`
+        self._unpacked: dict[tuple[int, str], tuple[int, list[str | None]]] = {}
+        self._statements: dict[int, list[tuple[Stmt, Path]]] = {}
+        self._paths: dict[int, Path] = {}
+        self._cache: dict[tuple[str, int], str | None] = {}
+        self._scan(structure.body, None)
+        for function in structure.all_functions:
+            self._scan(function.body, function)
+
+    # -- public questions -------------------------------------------------------------------------
+    def of(self, expr: cst.BaseExpression | None, function: FunctionInfo | None) -> str | None:
+        """TRAIN, EVAL, MIXED or None (unknown) for the data an expression holds."""
+        return self._expr(expr, function, 0)
+
+    def of_key(self, key: str | None, function: FunctionInfo | None, _depth: int = 0) -> str | None:
+        if key is None or _depth > _MAX_DEPTH:
+            return None
+        cache_key = (key, id(function))
+        if cache_key in self._cache:
+            return self._cache[cache_key]
+        self._cache[cache_key] = None  # a cycle (`X = f(X)`) says nothing
+        result = self._key(key, function, _depth)
+        self._cache[cache_key] = result
+        return result
+
+    def statements(self, function: FunctionInfo | None) -> list[tuple[Stmt, Path]]:
+        """Every simple statement written directly in a scope, in source order, with its if/try arms."""
+        return self._statements.get(id(function), [])
+
+    def path(self, stmt: Stmt | None) -> Path:
+        return self._paths.get(id(stmt), ()) if stmt is not None else ()
+
+    def unpacked(self, key: str, value: cst.BaseExpression) -> tuple[int, list[str | None]] | None:
+        """(position, target keys) when `key` got `value` by tuple unpacking: `a, b = value`."""
+        return self._unpacked.get((id(value), key))
+
+    def counterparts(self, key: str, function: FunctionInfo | None) -> list[str]:
+        """Training-split keys that mirror the held-out key: the sibling target of a `train_test_split`
+        (`X_train` for `X_test`), else the same name with the split word swapped (`train_df` for `val_df`)."""
+        values = self.roles.assigned_values(key, function) or []
+        if len(values) >= 1:
+            for value in values:
+                found = self.unpacked(key, value)
+                split = self._split_call(value)
+                if found is None or split is None:
+                    continue
+                position, targets = found
+                if position % 2 == 1 and targets[position - 1] and \
+                        self.of_key(targets[position - 1], function) == TRAIN:
+                    return [targets[position - 1]]
+        found = []
+        for candidate in _swapped_names(key):
+            if candidate != key and candidate not in found and self._known(candidate, function) \
+                    and self.of_key(candidate, function) == TRAIN:
+                found.append(candidate)
+        return found
+
+    # -- evidence ---------------------------------------------------------------------------------
+    def _known(self, key: str, function: FunctionInfo | None) -> bool:
+        return self.roles.assigned_values(key, function) is not None or self.roles.is_param(key, function)
+
+    def _split_call(self, value: cst.BaseExpression) -> SplitCall | None:
+        if isinstance(value, cst.Call) and self.imports.qualify(value.func) in K.TRAIN_TEST_SPLIT:
+            for call in self.calls:
+                if call.call is value:
+                    return call
+        return None
+
+    def _key(self, key: str, function: FunctionInfo | None, depth: int) -> str | None:
+        results = []
+        for value in self.roles.assigned_values(key, function) or []:
+            unpacked = self.unpacked(key, value)
+            if unpacked is None:
+                results.append(self._expr(value, function, depth + 1))
+                continue
+            split = self._split_call(value)
+            if split is None:
+                continue  # `a, b = load()`: the call's value says nothing about each name
+            position, targets = unpacked
+            if position % 2 == 1:
+                results.append(EVAL)
+            else:
+                index = position // 2
+                source = split.arrays[index] if index < len(split.arrays) and \
+                    len(targets) == 2 * len(split.arrays) else None
+                results.append(EVAL if self._expr(source, function, depth + 1) == EVAL else TRAIN)
+        from_values = combine(results)
+        from_name = split_of_name(key)
+        if from_values in _BOTH and from_name in _BOTH and from_values != from_name:
+            return MIXED
+        return from_values or from_name
+
+    def _expr(self, node: cst.BaseExpression | None, function: FunctionInfo | None, depth: int) -> str | None:
+        if node is None or depth > _MAX_DEPTH:
+            return None
+        key = dotted(node)
+        if key is not None:
+            if key in ("None", "True", "False") or self.imports.qualify(node) is not None:
+                return None
+            return self.of_key(key, function, depth)
+        if isinstance(node, cst.Subscript):
+            return self._subscript(node, function, depth)
+        if isinstance(node, cst.Call):
+            return self._call(node, function, depth)
+        if isinstance(node, cst.Attribute):
+            return self._expr(node.value, function, depth + 1)
+        if isinstance(node, cst.SimpleString):
+            return _literal_split(node)
+        if isinstance(node, (cst.BinaryOperation, cst.BooleanOperation)):
+            return combine([self._expr(node.left, function, depth + 1), self._expr(node.right, function, depth + 1)])
+        if isinstance(node, cst.UnaryOperation):
+            return self._expr(node.expression, function, depth + 1)
+        if isinstance(node, (cst.Tuple, cst.List)):
+            return combine(self._expr(e.value, function, depth + 1) for e in node.elements)
+        if isinstance(node, cst.IfExp):
+            return combine([self._expr(node.body, function, depth + 1), self._expr(node.orelse, function, depth + 1)])
+        return None
+
+    def _subscript(self, node: cst.Subscript, function, depth: int) -> str | None:
+        base = self._expr(node.value, function, depth + 1)
+        if not node.slice:
+            return base
+        first = node.slice[0].slice
+        if isinstance(first, cst.Slice):
+            if first.lower is None and first.upper is None:
+                return base  # X_val[:, 0]
+            return _slice_split(first)  # a row range: only named bounds say which
+        index = first.value
+        if isinstance(index, cst.SimpleString):
+            split = _word_split((index.evaluated_value or "").lower()) if isinstance(
+                index.evaluated_value, str) else None
+            return split or base  # data["test"]; val_df["age"]
+        if isinstance(index, cst.Comparison):
+            split = None
+            for target in index.comparisons:
+                if isinstance(target.operator, cst.Equal) and isinstance(target.comparator, cst.SimpleString):
+                    split = _literal_split(target.comparator)  # df[df.split == "val"]
+            return combine([split, base]) if split else base
+        if dotted(index) is not None:
+            split = self.of_key(dotted(index), function, depth + 1)  # X[val_idx]
+            return combine([split, base]) if split else base
+        if isinstance(index, (cst.Integer, cst.List, cst.UnaryOperation)):
+            return base  # val_df[["a", "b"]], X_test[0], val_df[~val_df.bad]
+        return None
+
+    def _call(self, node: cst.Call, function, depth: int) -> str | None:
+        results = []
+        func = node.func
+        if isinstance(func, cst.Attribute) and self.imports.qualify(func.value) is None:
+            receiver = dotted(func.value)
+            role = self.roles.of(receiver, function) if receiver else None
+            if role is None or role.kind not in _NOT_DATA:
+                results.append(self._expr(func.value, function, depth + 1))  # X_val.reshape(-1, 1)
+        literal = []
+        for arg in node.args:
+            if arg.keyword is None and not arg.star:
+                if isinstance(arg.value, cst.SimpleString):
+                    literal.append(_literal_split(arg.value))  # load("valid"), pd.read_csv("test.csv")
+                else:
+                    results.append(self._expr(arg.value, function, depth + 1))
+            elif arg.keyword is not None and arg.keyword.value in _SPLIT_KEYWORDS:
+                literal.append(_literal_split(arg.value))  # load(split="validation")
+            elif arg.keyword is not None and arg.keyword.value == "train" and dotted(arg.value) in ("True", "False"):
+                literal.append(TRAIN if dotted(arg.value) == "True" else EVAL)  # MNIST(root, train=False)
+        return combine(results) or combine(literal)
+
+    # -- the scan: unpacking targets, train_test_split calls, statements in order -----------------
+    def _scan(self, items: list[Item], function: FunctionInfo | None, path: Path = ()) -> None:
+        out = self._statements.setdefault(id(function), [])
+        for item in items:
+            if isinstance(item, Stmt):
+                out.append((item, path))
+                self._paths[id(item)] = path
+                self._note(item, function, path)
+            elif isinstance(item, Loop):
+                if isinstance(item.node, cst.For):
+                    self._note_targets(item.node.target, item.node.iter)
+                self._scan(item.body, function, path)
+                self._scan(item.orelse, function, path)
+            elif isinstance(item, Branch):
+                is_try = isinstance(item.node, (cst.Try, cst.TryStar))
+                for index, arm in enumerate(item.arms):
+                    self._scan(arm, function, path if is_try and index == 0 else path + ((id(item.node), index),))
+                self._scan(item.always, function, path)
+            elif isinstance(item, With):
+                self._scan(item.body, function, path)
+
+    def _note(self, stmt: Stmt, function: FunctionInfo | None, path: Path) -> None:
+        node = stmt.node
+        targets: list[str | None] | None = None
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                keys = self._note_targets(target.target, node.value)
+                if keys is not None:
+                    targets = keys
+        for site in stmt.calls:
+            if self.imports.qualify(site.call.func) in K.TRAIN_TEST_SPLIT:
+                args = [a for a in site.call.args if a.keyword is None]
+                arrays = [] if any(a.star for a in args) else [a.value for a in args]
+                mine = targets if isinstance(node, cst.Assign) and node.value is site.call else None
+                self.calls.append(SplitCall(site.call, stmt, function, path, arrays, mine))
+
+    def _note_targets(self, target: cst.BaseExpression, value: cst.BaseExpression) -> list[str | None] | None:
+        if not isinstance(target, (cst.Tuple, cst.List)):
+            return None
+        if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
+            return None  # `a, b = x, y` pairs names with values one by one
+        keys = [dotted(element.value) for element in target.elements]
+        for position, key in enumerate(keys):
+            if key is not None:
+                self._unpacked[(id(value), key)] = (position, keys)
+        return keys
+
+
+def _slice_split(node: cst.Slice) -> str | None:
+    """`X[:n_train]` is training data, `X[n_train:]` and `X[-n_val:]` held out, `X[:-n_test]` training."""
+    def words(bound):
+        if bound is None:
+            return None, False
+        negative = isinstance(bound, cst.UnaryOperation) and isinstance(bound.operator, cst.Minus)
+        inner = bound.expression if negative else bound
+        found = set()
+        pending = [inner]
+        while pending:
+            expr = pending.pop()
+            key = dotted(expr)
+            if key is not None:
+                found.add(split_of_name(key))
+            elif isinstance(expr, cst.BinaryOperation):
+                pending.extend((expr.left, expr.right))
+            elif isinstance(expr, cst.Call):
+                pending.extend(a.value for a in expr.args)
+        return combine(found), negative
+
+    lower, lower_negative = words(node.lower)
+    upper, upper_negative = words(node.upper)
+    if lower in _BOTH and upper is None:
+        if lower == TRAIN:
+            return None if lower_negative else EVAL  # X[n_train:]
+        return EVAL if lower_negative else TRAIN  # X[-n_val:] / X[n_test:]
+    if upper in _BOTH and lower is None and node.lower is None:
+        if upper == TRAIN:
+            return None if upper_negative else TRAIN  # X[:n_train]
+        return TRAIN if upper_negative else EVAL  # X[:-n_val] / X[:n_test]
+    if lower == TRAIN and node.upper is not None:
+        return EVAL  # X[n_train:n_train + n_val]
+    return None
+
+
+def _swapped_names(key: str) -> list[str]:
+    """`X_val` -> [X_train, X_training, X_tr]; `valDF` -> [trainDF, ...]; only the held-out word changes."""
+    head, _, name = key.rpartition(".")
+    prefix = head + "." if head else ""
+    out = []
+    for match in _TOKEN.finditer(name):
+        token = match.group(0)
+        lower = token.lower()
+        glued = ""
+        if _word_split(lower) != EVAL:
+            if len(lower) > 2 and lower[0] in "xy" and _word_split(lower[1:]) == EVAL:
+                glued, token = token[0], token[1:]
+            else:
+                continue
+        for word in ("train", "training", "tr"):
+            if token.isupper() and len(token) > 1:
+                replacement = word.upper()
+            elif token[:1].isupper():
+                replacement = word.capitalize()
+            else:
+                replacement = word
+            out.append(prefix + name[:match.start()] + glued + replacement + name[match.end():])
+    return out
