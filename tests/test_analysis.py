@@ -298,7 +298,7 @@ def test_steps_zero_grads_and_accumulations():
         """)
     assert kinds(model, E.OPT_STEP, E.ZERO_GRAD, E.ACCUMULATE) == [
         ("optimizer_step", "optimizer"), ("zero_grad", None), ("accumulate", "running"),
-        ("accumulate", "total"), ("accumulate", "losses")]
+        ("accumulate", "total"), ("accumulate", "history"), ("accumulate", "losses")]
 
 
 def test_recursive_helpers_terminate():

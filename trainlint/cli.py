@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -55,18 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "rule":
-        return _rule(args.code)
-    if args.command == "rules":
-        return _rules()
-    if args.command != "check":
-        parser.print_help()
-        return 2
     try:
+        if args.command == "rule":
+            return _rule(args.code)
+        if args.command == "rules":
+            return _rules()
+        if args.command != "check":
+            parser.print_help(sys.stderr)
+            return 2
         return _check(args)
     except ConfigError as error:
         print(f"trainlint: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `trainlint check | head`: the reader left; say nothing more
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so that the exit flush does not fail again
+        except OSError:
+            pass
+        return 1
+    except KeyboardInterrupt:
+        print("trainlint: interrupted", file=sys.stderr)
+        return 130
 
 
 def _rule(code: str) -> int:
@@ -100,17 +111,20 @@ def _check(args) -> int:
     results: list[FileResult] = []
     for path, why in problems:
         location = Location(1, 1)
-        results.append(FileResult(str(path), [Finding(IO_ERROR, "io-error", f"Cannot read: {why}", str(path),
-                                                      location, location)]))
+        results.append(FileResult(str(path), [Finding(IO_ERROR, "io-error", why, str(path), location, location)]))
     report = Report(args.output_format, statistics=args.statistics, quiet=args.quiet, fix=args.fix,
                     unsafe_fixes=args.unsafe_fixes, diff=args.diff)
+    # Start the workers before the progress bar starts its thread: never fork a threaded process.
+    stream = check_files(files, fix=args.fix, unsafe=args.unsafe_fixes, diff=args.diff)
     with report.progress(len(files)) as advance:
-        results.extend(check_files(files, fix=args.fix, unsafe=args.unsafe_fixes, diff=args.diff,
-                                   progress=advance))
+        for result in stream:
+            results.append(result)
+            if advance:
+                advance()
 
     if args.diff:
         changed = _print_diff(results)
-        errors = any(f.is_error for r in results for f in r.findings)
+        errors = any(f.is_error for r in results for f in r.findings) or any(r.fix_error for r in results)
         return 0 if args.exit_zero else (1 if changed or errors else 0)
     write_report(report, results)
     remaining = [f for r in results for f in r.findings]
@@ -132,7 +146,21 @@ def _print_diff(results: list[FileResult]) -> bool:
         if result.fixed is None or result.original is None:
             continue
         changed = True
-        sys.stdout.writelines(difflib.unified_diff(
-            result.original.splitlines(keepends=True), result.fixed.splitlines(keepends=True),
-            fromfile=result.filename, tofile=result.filename))
+        sys.stdout.write(unified_diff(result.original, result.fixed, result.filename))
     return changed
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def unified_diff(before: str, after: str, filename: str) -> str:
+    """A unified diff that `patch -p0` and `git apply` take as is: lines split only where Python ends a
+    line, and a last line without a newline marked `\\ No newline at end of file`."""
+    lines = []
+    for line in difflib.unified_diff(_LINE.findall(before), _LINE.findall(after),
+                                     fromfile=filename, tofile=filename):
+        if line.endswith(("\n", "\r")):
+            lines.append(line)
+        else:
+            lines.append(line + "\n\\ No newline at end of file\n")
+    return "".join(lines)

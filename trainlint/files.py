@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import stat
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,26 +49,44 @@ class SourceFile:
     encoding: str = "utf-8"
     bom: bool = False
     notebook: NotebookMap | None = None
+    signature: tuple[int, int, int] | None = None  # (inode, size, mtime_ns) when read: was it changed since?
 
     def to_bytes(self, text: str) -> bytes:
-        data = text.encode(self.encoding)
-        return (b"\xef\xbb\xbf" + data) if self.bom else data
+        """`text` encoded the way the file was; raises ValueError if that would not read back as `text`."""
+        try:
+            data = text.encode(self.encoding)
+        except UnicodeEncodeError as error:
+            raise ValueError(f"the fixed text cannot be encoded as {self.encoding} "
+                             f"({text[error.start:error.end]!r})") from None
+        if self.bom:
+            data = b"\xef\xbb\xbf" + data
+        if decode_source(data)[0] != text:
+            raise ValueError(f"the fixed text would not read back the same in {self.encoding}")
+        return data
 
 
 def discover(paths: list[Path], resolver: SettingsResolver) -> tuple[list[tuple[Path, Settings]], list[tuple[Path, str]]]:
     """Files to lint with their settings, and paths that could not be listed (with why)."""
     found: list[tuple[Path, Settings]] = []
     problems: list[tuple[Path, str]] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
+
+    def add(candidate: Path) -> None:
+        key = os.path.realpath(candidate)  # the same file named twice (a.py, ./a.py, /abs/a.py) is linted once
+        if key not in seen:
+            seen.add(key)
+            found.append((candidate, resolver.for_path(candidate)))
+
     for path in paths:
         if path.is_file() or (path.suffix in SOURCE_SUFFIXES and path.exists() and not path.is_dir()):
-            if path not in seen:  # an explicit file is linted even if excluded, as in ruff
-                seen.add(path)
-                found.append((path, resolver.for_path(path)))
+            add(path)  # an explicit file is linted even if excluded, as in ruff
             continue
         if not path.exists():
-            problems.append((path, "No such file or directory"))
+            why = "No such file or directory" if not path.is_symlink() else "Broken symbolic link"
+            problems.append((path, why))
             continue
+        if not path.is_dir():
+            continue  # a device or socket named on the command line that is not a source file
         if not os.access(path, os.R_OK | os.X_OK):
             problems.append((path, "Permission denied"))
             continue
@@ -78,32 +97,52 @@ def discover(paths: list[Path], resolver: SettingsResolver) -> tuple[list[tuple[
             dirnames[:] = sorted(d for d in dirnames if not settings.is_excluded(here / d))
             for name in sorted(filenames):
                 candidate = here / name
-                if candidate.suffix in SOURCE_SUFFIXES and not settings.is_excluded(candidate) and candidate not in seen:
-                    seen.add(candidate)
-                    found.append((candidate, settings))
+                if candidate.suffix in SOURCE_SUFFIXES and not settings.is_excluded(candidate):
+                    add(candidate)
     return found, problems
 
 
 def read_source(path: Path) -> SourceFile | None:
     """The file's text, or None when it cannot contain a training script. Raises ReadError."""
     try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise ReadError("Is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise ReadError("Not a regular file")  # a FIFO would block the run forever
+        if info.st_size > MAX_FILE_BYTES:
+            raise ReadError(_too_large(info.st_size))
         data = path.read_bytes()
     except OSError as error:
         raise ReadError(f"Cannot read file: {error.strerror or error}") from None
     if len(data) > MAX_FILE_BYTES:
-        raise ReadError(f"File is too large to lint ({len(data) // (1024 * 1024)} MiB; the limit is "
-                        f"{MAX_FILE_BYTES // (1024 * 1024)} MiB)")
+        raise ReadError(_too_large(len(data)))
     if not _PREFILTER.search(data):
         return None
+    signature = (info.st_ino, info.st_size, info.st_mtime_ns)
     if path.suffix == ".ipynb":
-        return _read_notebook(path, data)
+        source = _read_notebook(path, data)
+        source.signature = signature
+        return source
     if b"\x00" in data:
         raise ReadError("Cannot lint a binary file (it contains NUL bytes)")
+    text, encoding, bom = decode_source(data)
+    return SourceFile(path, text, encoding, bom, signature=signature)
+
+
+def _too_large(size: int) -> str:
+    return (f"File is too large to lint ({size / (1024 * 1024):.1f} MiB; the limit is "
+            f"{MAX_FILE_BYTES // (1024 * 1024)} MiB)")
+
+
+def decode_source(data: bytes) -> tuple[str, str, bool]:
+    """(text, encoding, has a UTF-8 BOM) of Python source bytes, as Python itself would read them
+    (PEP 263 coding cookie, BOM), with newlines left as they are. Raises ReadError."""
     bom = data.startswith(b"\xef\xbb\xbf")
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
-        raise ReadError(f"Cannot read file: {error}") from None
+        raise ReadError(f"Cannot read file: {error.msg if hasattr(error, 'msg') else error}") from None
     body = data[3:] if bom else data
     encoding = "utf-8" if encoding == "utf-8-sig" else encoding
     try:
@@ -111,23 +150,42 @@ def read_source(path: Path) -> SourceFile | None:
     except UnicodeDecodeError as error:
         row = body[:error.start].count(b"\n") + 1
         column = error.start - (body.rfind(b"\n", 0, error.start) + 1) + 1
-        raise ReadError(f"File is not valid {encoding}: byte 0x{body[error.start]:02x} cannot be decoded",
+        raise ReadError(f"File is not valid {encoding}: byte 0x{body[error.start]:02x} cannot be decoded "
+                        f"(add a coding cookie such as `# -*- coding: latin-1 -*-` if it is not UTF-8)",
                         row, column) from None
-    return SourceFile(path, text, encoding, bom)
+    except LookupError as error:  # pragma: no cover - detect_encoding rejects unknown codecs first
+        raise ReadError(f"Cannot read file: {error}") from None
+    return text, encoding, bom
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as Python's tokenizer counts them: only \\n, \\r\\n and \\r end a line (str.splitlines
+    would also split on form feeds and other separators that Python keeps inside a line)."""
+    lines = _NEWLINE.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def _read_notebook(path: Path, data: bytes) -> SourceFile:
     try:
         notebook = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise ReadError("Notebook is not valid UTF-8") from None
+    except UnicodeDecodeError as error:
+        raise ReadError(f"Notebook is not valid UTF-8: byte 0x{data[error.start]:02x} cannot be decoded") from None
     except json.JSONDecodeError as error:
         raise ReadError(f"Notebook is not valid JSON: {error.msg}", error.lineno, error.colno) from None
+    except RecursionError:
+        raise ReadError("Notebook is not valid JSON: nested too deeply") from None
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):
-        raise ReadError("Notebook has no list of cells")
-    language = (notebook.get("metadata") or {}).get("kernelspec", {}).get("language", "python")
-    if language != "python":
+        raise ReadError("Notebook has no list of cells (is it an nbformat 4 notebook?)")
+    metadata = notebook.get("metadata")
+    kernelspec = metadata.get("kernelspec") if isinstance(metadata, dict) else None
+    language = kernelspec.get("language", "python") if isinstance(kernelspec, dict) else "python"
+    if isinstance(language, str) and language.lower() != "python":
         return SourceFile(path, "", notebook=NotebookMap())
     lines: list[str] = []
     mapping = NotebookMap()
@@ -135,8 +193,13 @@ def _read_notebook(path: Path, data: bytes) -> SourceFile:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
-        text = "".join(source) if isinstance(source, list) else str(source)
-        cell_lines = text.splitlines()
+        if isinstance(source, list) and all(isinstance(part, str) for part in source):
+            text = "".join(source)
+        elif isinstance(source, str):
+            text = source
+        else:
+            raise ReadError(f"Notebook cell {number} has a source that is not text")
+        cell_lines = split_lines(text)
         if cell_lines and cell_lines[0].startswith("%%"):
             if not cell_lines[0].startswith(_PYTHON_CELL_MAGICS):
                 continue

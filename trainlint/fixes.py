@@ -6,10 +6,11 @@ re-walks text. Writing is atomic and keeps the file's encoding, BOM, newlines an
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
@@ -124,31 +125,33 @@ def apply_edits(module: cst.Module, edits: list[Edit]) -> cst.Module:
     return result
 
 
-@dataclass
-class SourceText:
-    """A file's text with what is needed to write it back the same way."""
+def write_atomic(path: Path, data: bytes, expect: tuple[int, int, int] | None = None) -> None:
+    """Replace the file at `path` with `data`, so that a crash leaves either the old or the new file.
 
-    text: str
-    encoding: str = "utf-8"
-    bom: bool = False
-    extra: dict = field(default_factory=dict)
-
-    def to_bytes(self, text: str) -> bytes:
-        data = text.encode(self.encoding)
-        return (b"\xef\xbb\xbf" + data) if self.bom else data
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` via a temp file in the same folder, keeping the file's mode."""
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".trainlint-tmp")
+    The bytes go to a temporary file in the same folder, are flushed to disk, get the file's mode (and,
+    when allowed, its owner), and then take its place by an atomic rename. A symbolic link is followed:
+    its target is rewritten, the link stays. `expect` is the file's (inode, size, mtime_ns) when it was
+    read: if it changed since, nothing is written (someone else edited it). Raises OSError.
+    """
+    target = Path(os.path.realpath(path))
+    info = os.stat(target)
+    if expect is not None and (info.st_ino, info.st_size, info.st_mtime_ns) != tuple(expect):
+        raise OSError(errno.EBUSY, "the file changed on disk while it was being checked")
+    if not os.access(target, os.W_OK):
+        raise OSError(errno.EACCES, "the file is read-only")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".trainlint-tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.chmod(tmp, stat.S_IMODE(info.st_mode))
+        if hasattr(os, "chown"):
+            try:
+                os.chown(tmp, info.st_uid, info.st_gid)
+            except OSError:
+                pass  # only root may give a file away; the mode is kept either way
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from . import knowledge as K
+from .autograd import DETACHED, LIVE, TensorRef, occurrences
 from .names import dotted, last
 from .roles import (ACCELERATOR, DATA_SCALER, GRAD_SCALER, INSTANCE, MODEL, OPTIMIZER, OTHER, SCHEDULER,
                     Role, Roles)
@@ -33,11 +34,13 @@ OPAQUE_USE = "opaque_use"  # an optimizer handed to a function we cannot see int
 APPLY_GRADIENTS = "apply_gradients"
 TAPE_GRADIENT = "tape_gradient"
 LOCAL_CALL = "local_call"  # a call of a helper defined in this file (its events follow)
+GRAD_WRITE = "grad_write"  # `p.grad = g`, `p.grad.copy_(g)`: gradients set by hand, not by backward()
 
 _MAX_INLINE_DEPTH = 5
 _MAX_EVENTS = 50_000
 _NON_TENSOR_KINDS = frozenset({INSTANCE, MODEL, OPTIMIZER, SCHEDULER, DATA_SCALER, OTHER, GRAD_SCALER, ACCELERATOR})
 _CLIP_NAMES = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_gradients"})
+_GRAD_WRITE_METHODS = frozenset({"copy_", "add_", "set_"})
 _DATA_METHODS = frozenset({"fit", "fit_transform", "transform", "adapt", "partial_fit"})
 
 
@@ -48,6 +51,8 @@ class LoopFrame:
     loop: Loop
     function: FunctionInfo | None
     parent: "LoopFrame | None"
+    # identity -> the contexts of the plain assignments to it within an iteration (at any depth; TL004)
+    assigned: dict = field(default_factory=dict)
 
     @property
     def node(self) -> cst.For | cst.While:
@@ -97,6 +102,20 @@ class _Frame:
     outer: "_Frame | None" = None  # the enclosing function's frame, for a closure's free variables
 
 
+def _accumulates(key: str, value: cst.BaseExpression) -> bool:
+    """`x = x + v` / `x = x - v`: the value only grows `x`."""
+    return (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract))
+            and dotted(value.left) == key)
+
+
+def _running_update(key: str, value: cst.BaseExpression) -> cst.BaseExpression | None:
+    """`x = 0.98 * x + 0.02 * v`, `x = v + x`: a sum that carries `x` on (a running average); the occurrence
+    of `x`, else None."""
+    if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract))):
+        return None
+    return next((o.node for o in occurrences(value) if o.key == key and o.mode == LIVE), None)
+
+
 def base_key(expr: cst.BaseExpression | None) -> str | None:
     """The dotted root of an expression: `loss` for `loss.mean()`, `out.loss` for `out.loss[0]`."""
     while expr is not None:
@@ -120,22 +139,37 @@ class EventBuilder:
         self.events: list[Event] = []
         self.instantiated: set[int] = set()
         self._counter = itertools.count(1)
+        self._versions: dict[str, int] = {}  # identity -> its latest definition, in walk order
+        self._definitions = itertools.count(1)
 
     def build(self) -> list[Event]:
         root = _Frame(None, {}, {}, "", ())
         self.block(self.structure.body, Context(), root)
         called = self.called_names()
+        callbacks = []
         for function in self.structure.all_functions:
-            if id(function) in self.instantiated or function.name in called:
+            method = bool(function.class_name) and function.parent is None
+            if id(function) in self.instantiated or function.name in (self.method_names if method else called):
+                continue  # a method is called as `x.name()`, a function as `name()`
+            if function.name in self.passed_names and not method:
+                callbacks.append(function)  # handed to a call (a bare name cannot denote a method)
                 continue
             self.instantiate(function, Context(function=function, grad_enabled=function.grad is not False),
                              _Frame(function, {}, {}, "", (function,)))
+        for function in callbacks:  # `mp.spawn(train, ...)`: an entry point, unless a step ran it as a closure
+            if id(function) not in self.instantiated:
+                self.instantiate(function, Context(function=function, grad_enabled=function.grad is not False),
+                                 _Frame(function, {}, {}, "", (function,)))
         for index, event in enumerate(self.events):
             event.index = index
         return self.events
 
     def called_names(self) -> set[str]:
+        """Names called as `name()` anywhere in the file; `x.name()` go to `method_names` and names passed
+        as bare arguments to `passed_names`."""
         names: set[str] = set()
+        self.passed_names: set[str] = set()
+        self.method_names: set[str] = set()
 
         def walk(items: list[Item]) -> None:
             for item in items:
@@ -155,10 +189,10 @@ class EventBuilder:
                     walk(item.body)
                 for site in calls:
                     if site.func_key:
-                        names.add(last(site.func_key))
+                        (names if site.receiver is None else self.method_names).add(last(site.func_key))
                     for arg in site.call.args:
                         if isinstance(arg.value, cst.Name):
-                            names.add(arg.value.value)
+                            self.passed_names.add(arg.value.value)
 
         walk(self.structure.body)
         for function in self.structure.all_functions:
@@ -182,6 +216,8 @@ class EventBuilder:
                 loop_frame = LoopFrame(item, frame.function, context.loop)
                 inner = Context(context.loops + (loop_frame,), context.guards, context.grad_enabled,
                                 context.call_chain, context.function)
+                for key in item.target_keys:
+                    self.define(key, inner, frame)
                 if isinstance(item.node, cst.While):
                     self.calls(item.header_calls, None, inner, frame)
                 self.block(item.body, inner, frame)
@@ -199,22 +235,41 @@ class EventBuilder:
                 self.calls(item.item_calls, None, context, frame)
                 grad = context.grad_enabled if item.grad is None else item.grad
                 inner = Context(context.loops, context.guards, grad, context.call_chain, context.function)
+                for key, _ in item.bound:
+                    self.define(key, inner, frame)
                 self.block(item.body, inner, frame)
 
     def statement(self, stmt: Stmt, context: Context, frame: _Frame) -> None:
         self.calls(stmt.calls, stmt, context, frame)
         if stmt.aug is not None:
             key, operator, value = stmt.aug
+            target = stmt.node.target
+            if key is None and isinstance(target, cst.Subscript):
+                key = base_key(target)  # `stats["loss"] += loss` accumulates into `stats`
             if isinstance(operator, (cst.AddAssign, cst.SubtractAssign)) and key:
-                self.emit(ACCUMULATE, key, stmt=stmt, context=context, frame=frame, value=value)
+                self.emit(ACCUMULATE, key, stmt=stmt, context=context, frame=frame, value=value, target=target,
+                          refs=self.tensor_refs(value, frame))
+        grows: set[str] = set()  # keys this statement only grows (`x = x + v`): not a reset of them
         for key, value in stmt.targets:
             if key is None:
                 continue
             if key.endswith(".grad") and isinstance(value, cst.Name) and value.value == "None":
                 self.emit(ZERO_GRAD, None, stmt=stmt, context=context, frame=frame, everything=True)
-            elif (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract))
-                  and dotted(value.left) == key):
-                self.emit(ACCUMULATE, key, stmt=stmt, context=context, frame=frame, value=value.right)
+            elif key.endswith((".grad", ".grad.data")):
+                self.emit(GRAD_WRITE, key, stmt=stmt, context=context, frame=frame)
+            elif _accumulates(key, value):
+                grows.add(key)
+                self.emit(ACCUMULATE, key, stmt=stmt, context=context, frame=frame, value=value.right,
+                          target=value.left, refs=self.tensor_refs(value.right, frame))
+            else:
+                carried = _running_update(key, value)
+                if carried is not None:  # `avg = 0.98 * avg + 0.02 * v`
+                    grows.add(key)
+                    self.emit(ACCUMULATE, key, stmt=stmt, context=context, frame=frame, value=value,
+                              target=carried, refs=[r for r in self.tensor_refs(value, frame) if r.key != key])
+        for key, _ in stmt.targets:
+            if key is not None:
+                self.define(key, context, frame, reset=key not in grows)
 
     # -- classifying calls ------------------------------------------------------------------------
     def calls(self, sites: list[CallSite], stmt: Stmt | None, context: Context, frame: _Frame) -> None:
@@ -241,7 +296,8 @@ class EventBuilder:
             return
 
         if qualname in K.AUTOGRAD_BACKWARD and first is not None:
-            self.emit(BACKWARD, base_key(first), site=site, stmt=stmt, context=context, frame=frame)
+            self.emit(BACKWARD, base_key(first), site=site, stmt=stmt, context=context, frame=frame,
+                      **self.loss_detail(first, frame))
             return
         if method == "backward":
             self.backward(site, stmt, context, frame, first)
@@ -261,6 +317,9 @@ class EventBuilder:
             if method != "detach_":
                 self.emit(ZERO_GRAD, None, site=site, stmt=stmt, context=context, frame=frame, everything=True)
             return
+        if method in _GRAD_WRITE_METHODS and receiver and receiver.endswith((".grad", ".grad.data")):
+            self.emit(GRAD_WRITE, receiver, site=site, stmt=stmt, context=context, frame=frame)
+            return
         func_name = last(site.func_key) if site.func_key else None
         if qualname in K.CLIP_FUNCTIONS or qualname in K.TF_CLIP_FUNCTIONS or func_name in _CLIP_NAMES:
             self.emit(CLIP, None, site=site, stmt=stmt, context=context, frame=frame,
@@ -273,23 +332,39 @@ class EventBuilder:
             role = self.role(receiver, frame)
             if role is None or role.kind == MODEL:
                 mode = method == "train"
-                if method == "train" and first is not None:
-                    mode = {"True": True, "False": False}.get(dotted(first) or "", None)
+                flag = first if first is not None else next(
+                    (a.value for a in site.call.args if a.keyword is not None and a.keyword.value == "mode"), None)
+                if method == "train" and flag is not None:  # train(False) is eval(); train(flag) is unknown
+                    mode = {"True": True, "False": False}.get(dotted(flag) or "", None)
                 self.emit(TRAIN_MODE, receiver, site=site, stmt=stmt, context=context, frame=frame, mode=mode)
             return
         if method in _DATA_METHODS and receiver is not None:
             self.emit(DATA_FIT, receiver, site=site, stmt=stmt, context=context, frame=frame, method=method,
                       data=first)
             return
+        if method in _DATA_METHODS and isinstance(site.call.func, cst.Attribute):
+            role = self.roles.classify(site.call.func.value, frame.function, 0)
+            if role is not None and role.kind == DATA_SCALER:  # `StandardScaler().fit_transform(X)`
+                bound = None  # `scaler = StandardScaler().fit(X)`: fit returns the scaler, named `scaler`
+                if method in ("fit", "partial_fit") and stmt is not None and len(stmt.targets) == 1 \
+                        and stmt.targets[0][1] is site.call:
+                    bound = stmt.targets[0][0]
+                self.events.append(Event(DATA_FIT, self.identity(bound, frame), bound, role, site, stmt, context,
+                                         detail={"method": method, "data": first}))
+                return
         if method == "apply_gradients":
             self.emit(APPLY_GRADIENTS, receiver, site=site, stmt=stmt, context=context, frame=frame)
             return
         if method == "gradient" and receiver is not None:
             self.emit(TAPE_GRADIENT, receiver, site=site, stmt=stmt, context=context, frame=frame)
             return
-        if method in ("append", "extend") and receiver is not None and first is not None:
-            self.emit(ACCUMULATE, receiver, site=site, stmt=stmt, context=context, frame=frame, value=first)
-            return
+        if method in ("append", "extend") and first is not None and isinstance(site.call.func, cst.Attribute):
+            container = site.call.func.value  # `history["loss"].append(v)` accumulates into `history`
+            spelled = receiver or (base_key(container) if isinstance(container, cst.Subscript) else None)
+            if spelled is not None:
+                self.emit(ACCUMULATE, spelled, site=site, stmt=stmt, context=context, frame=frame, value=first,
+                          target=container, refs=self.tensor_refs(first, frame))
+                return
         if method is None and site.func_key is not None:
             role = self.role(site.func_key, frame)
             if role is not None and role.kind == MODEL:
@@ -306,18 +381,19 @@ class EventBuilder:
         role = self.role(receiver, frame) if receiver else None
         if role is not None and role.kind == ACCELERATOR or (receiver and "engine" in last(receiver).lower()):
             if first is not None:  # accelerator.backward(loss), fabric.backward(loss), engine.backward(loss)
-                self.emit(BACKWARD, base_key(first), site=site, stmt=stmt, context=context, frame=frame)
+                self.emit(BACKWARD, base_key(first), site=site, stmt=stmt, context=context, frame=frame,
+                          **self.loss_detail(first, frame))
             return
         inner = func.value if isinstance(func, cst.Attribute) else None
         if (isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value == "scale"
                 and inner.args):  # scaler.scale(loss).backward()
             self.emit(BACKWARD, base_key(inner.args[0].value), site=site, stmt=stmt, context=context, frame=frame,
-                      scaler=dotted(inner.func.value))
+                      scaler=dotted(inner.func.value), **self.loss_detail(inner.args[0].value, frame))
             return
         if receiver == "self" or (role is not None and role.kind in _NON_TENSOR_KINDS):
             return  # a user's own backward(), not autograd's
         self.emit(BACKWARD, base_key(inner) if inner is not None else None, site=site, stmt=stmt,
-                  context=context, frame=frame)
+                  context=context, frame=frame, **self.loss_detail(inner, frame))
 
     def step(self, site: CallSite, stmt, context, frame, first) -> None:
         receiver = site.receiver
@@ -437,6 +513,42 @@ class EventBuilder:
         if key == first and first in frame.bound_roles and frame.bound_roles[first] is not None:
             return frame.bound_roles[first]
         return self.roles.of(key, frame.function)
+
+    # -- definitions and the tensors a value holds (TL004) -----------------------------------------
+    def define(self, key: str, context: Context, frame: _Frame, reset: bool = True) -> None:
+        """`key` is (re)bound here: a new definition; unless it only grows (`x = x + v`), a reset of it
+        for every loop it sits in."""
+        identity = self.identity(key, frame)
+        if identity is None:
+            return
+        self._versions[identity] = next(self._definitions)
+        if reset:
+            for loop_frame in context.loops:
+                loop_frame.assigned.setdefault(identity, []).append(context)
+
+    def version(self, identity: str) -> int:
+        """The latest definition of `identity` or of an object it is part of (`outputs` for `outputs.loss`)."""
+        parts = identity.split(".")
+        return max(self._versions.get(".".join(parts[:n]), 0) for n in range(1, len(parts) + 1))
+
+    def tensor_refs(self, expr: cst.BaseExpression | None, frame: _Frame) -> list[TensorRef]:
+        """The names whose autograd graph the value of `expr` holds (LIVE occurrences), as identities with
+        the definition that reaches this point."""
+        refs = []
+        for occurrence in occurrences(expr):
+            if occurrence.mode == LIVE:
+                identity = self.identity(occurrence.key, frame)
+                if identity is not None:
+                    refs.append(TensorRef(identity, self.version(identity), occurrence.key, occurrence.node,
+                                          occurrence.scalar))
+        return refs
+
+    def loss_detail(self, expr: cst.BaseExpression | None, frame: _Frame) -> dict:
+        """For a BACKWARD: `tensors`, the tensors `backward()` runs on (LIVE in its argument); `touches`,
+        every identity its argument mentions other than detached (`torch.stack(log_probs).sum()`)."""
+        touches = {self.identity(o.key, frame) for o in occurrences(expr) if o.mode != DETACHED}
+        touches.discard(None)
+        return {"tensors": self.tensor_refs(expr, frame), "touches": frozenset(touches)}
 
     def emit(self, kind: str, spelled: str | None, *, stmt: Stmt | None, context: Context, frame: _Frame,
              site: CallSite | None = None, **detail) -> None:

@@ -37,6 +37,28 @@ KERAS_OPTIMIZERS: dict[str, float] = {
     "keras.optimizers.Lamb": 1e-3,
     "keras.optimizers.SGD": 1e-2,
 }
+# Where an optimizer constructor takes its learning rate: prefix -> (positional index, keywords).
+OPTIMIZER_LR_ARGUMENT: dict[str, tuple[int, tuple[str, ...]]] = {
+    "torch.optim.": (1, ("lr",)),
+    "keras.optimizers.": (0, ("learning_rate", "lr")),
+}
+# TL006: a learning rate at or above this, with nothing scaling it down, is far above what is safe.
+# Adaptive optimizers: 10x the default; SGD-like ones: 1.0. (Rprop and LBFGS adapt or search their own
+# step and are not listed.) Users override per optimizer in [tool.trainlint.unscaled-high-lr] thresholds.
+UNSCALED_LR_LIMITS: dict[str, float] = {
+    "torch.optim.Adam": 1e-2,
+    "torch.optim.AdamW": 1e-2,
+    "torch.optim.Adamax": 2e-2,
+    "torch.optim.NAdam": 2e-2,
+    "torch.optim.RAdam": 1e-2,
+    "torch.optim.SparseAdam": 1e-2,
+    "torch.optim.RMSprop": 1e-1,
+    "torch.optim.Adagrad": 1e-1,
+    "torch.optim.Adadelta": 10.0,
+    "torch.optim.Adafactor": 1e-1,
+    "torch.optim.SGD": 1.0,
+    "torch.optim.ASGD": 1.0,
+}
 # Optimizers from other libraries: known to be optimizers, defaults not tabled.
 OTHER_OPTIMIZER_PREFIXES: tuple[str, ...] = (
     "transformers.AdamW",
@@ -59,6 +81,12 @@ LR_SCHEDULER_PREFIXES: tuple[str, ...] = (
     "transformers.optimization.get_",
     "timm.scheduler.",
     "keras.optimizers.schedules.",
+    "torch.optim.swa_utils.SWALR",
+)
+# Trainers that build and step an LR schedule for the optimizer handed to them (HF Trainer's default is a
+# linear decay; DeepSpeed reads one from its config): an optimizer given to them is scheduled.
+LR_SCHEDULING_OWNERS: tuple[str, ...] = (
+    "transformers.Trainer", "transformers.Seq2SeqTrainer", "transformers.trainer.", "trl.", "deepspeed.initialize",
 )
 # Schedulers whose step() takes a metric and belongs after validation.
 METRIC_SCHEDULERS: frozenset[str] = frozenset({"torch.optim.lr_scheduler.ReduceLROnPlateau"})
@@ -94,6 +122,8 @@ DATA_SCALER_PREFIXES: tuple[str, ...] = (
     "sklearn.random_projection.",
     "sklearn.manifold.",
     "sklearn.kernel_approximation.",
+    "sklearn.compose.ColumnTransformer",
+    "sklearn.compose.make_column_transformer",
 )
 # Keras preprocessing layers that learn statistics through adapt().
 ADAPTABLE_LAYERS: frozenset[str] = frozenset({
@@ -141,3 +171,48 @@ TRAIN_TEST_SPLIT: frozenset[str] = frozenset({"sklearn.model_selection.train_tes
 # Names that, as a last resort, say what an object is.
 EVAL_SPLIT_WORDS: frozenset[str] = frozenset({"val", "valid", "validation", "dev", "test", "holdout", "eval"})
 TRAIN_SPLIT_WORDS: frozenset[str] = frozenset({"train", "training", "tr"})
+
+# sklearn transformers whose fit learns nothing from the values (stateless, or only the data's shape or
+# a random draw): fitting them on any split is harmless. Class names.
+STATELESS_TRANSFORMERS: frozenset[str] = frozenset({
+    "Normalizer", "Binarizer", "FunctionTransformer", "PolynomialFeatures", "FeatureHasher", "HashingVectorizer",
+    "GaussianRandomProjection", "SparseRandomProjection", "RBFSampler", "SkewedChi2Sampler",
+    "AdditiveChi2Sampler", "PolynomialCountSketch",
+})
+# Encoders that learn the set of categories only: fitting them on all the data before the split is usual.
+CATEGORY_ENCODERS: frozenset[str] = frozenset({
+    "LabelEncoder", "OneHotEncoder", "OrdinalEncoder", "LabelBinarizer", "MultiLabelBinarizer",
+})
+# Embeddings for plots (t-SNE & co.) are fit on whatever is plotted, test data included.
+VISUALIZATION_PREFIXES: tuple[str, ...] = ("sklearn.manifold.",)
+# Also used to look at held-out data (`PCA(2).fit_transform(test_features)` for a plot): a fit on
+# held-out data counts as leakage only when the script fits the same kind of transformer on training data.
+EXPLORATORY_PREFIXES: tuple[str, ...] = ("sklearn.decomposition.", "sklearn.kernel_approximation.")
+
+# -- autograd: what keeps a tensor's graph and what lets go of it (TL004) -----------------------------
+# Tensor methods that return a value with no autograd graph.
+DETACHING_METHODS: frozenset[str] = frozenset({"item", "detach", "detach_", "tolist", "numpy"})
+# Attributes that are not attached to the graph (`loss.data` is the detached storage).
+DETACHED_ATTRIBUTES: frozenset[str] = frozenset({"data", "grad", "shape", "dtype", "device", "requires_grad",
+                                                 "is_cuda", "ndim"})
+# Builtins that turn a tensor into a Python value.
+DETACHING_BUILTINS: frozenset[str] = frozenset({"float", "int", "round", "bool", "str", "repr", "len", "format"})
+# Tensor methods whose result is still part of the receiver's graph.
+GRAPH_KEEPING_METHODS: frozenset[str] = frozenset({
+    "mean", "sum", "float", "double", "half", "bfloat16", "clone", "view", "view_as", "reshape", "squeeze",
+    "unsqueeze", "to", "cuda", "cpu", "contiguous", "flatten", "abs", "sqrt", "exp", "log", "pow", "mul", "div",
+    "add", "sub", "neg", "expand", "expand_as", "repeat", "type", "type_as", "t", "transpose", "permute", "norm",
+    "prod", "clamp", "squeeze_", "unsqueeze_", "mul_", "div_", "add_", "sub_", "nan_to_num",
+})
+# Calls that accept a Python number where a 0-dim tensor was (a value only printed, logged, formatted,
+# compared or reduced by them can become `loss.item()`), by the last part of their name.
+NUMBER_CONSUMERS: frozenset[str] = frozenset({
+    "print", "float", "int", "round", "str", "repr", "format", "len", "sum", "min", "max", "abs", "sorted",
+    "mean", "median", "average", "std", "stdev", "fsum", "isnan", "isfinite", "isinf", "exp", "log",
+    "dump", "dumps", "info", "debug", "warning", "warn", "error", "write", "add_scalar", "add_scalars",
+    "log_metrics", "log_metric", "log_dict", "set_postfix", "set_description", "tensor", "as_tensor", "array",
+    "asarray", "save", "plot",
+})
+# Modules whose functions need tensors (a value passed to them must stay a tensor), but for these.
+TENSOR_MODULES: tuple[str, ...] = ("torch.",)
+TENSOR_MODULE_NUMBER_CONSUMERS: frozenset[str] = frozenset({"torch.tensor", "torch.as_tensor", "torch.save"})

@@ -7,7 +7,11 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .events import Event, EventBuilder, LoopFrame
+from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_builds
+from .modes import Modes
+from .order import loop_assigned_keys
 from .roles import Roles
+from .splits import DataSplits
 from .structure import build_structure
 from .values import Values
 
@@ -22,6 +26,26 @@ class ScriptModel:
         self.events: list[Event] = EventBuilder(self.structure, self.roles).build()
 
     @cached_property
+    def splits(self) -> DataSplits:
+        """Which data is training and which held out (built on first use: few files need it)."""
+        return DataSplits(self.structure, self.roles)
+
+    @cached_property
+    def optimizer_builds(self) -> list[OptimizerBuild]:
+        """Every call of a known optimizer constructor, with its learning-rate argument."""
+        return optimizer_builds(self.structure)
+
+    @cached_property
+    def lr_controls(self) -> list[LrControl]:
+        """Schedulers, warmups, lr helpers and manual lr writes: what may change a learning rate later."""
+        return lr_controls(self.structure, self.roles)
+
+    @cached_property
+    def modes(self) -> Modes:
+        """Which eval() calls leave a model in eval mode for its next training steps."""
+        return Modes(self.structure, self.events)
+
+    @cached_property
     def loops(self) -> list[LoopFrame]:
         """Every instantiated loop, outer before inner, in order of first event."""
         seen: dict[int, LoopFrame] = {}
@@ -29,6 +53,11 @@ class ScriptModel:
             for frame in event.context.loops:
                 seen.setdefault(id(frame), frame)
         return list(seen.values())
+
+    @cached_property
+    def loop_assigned(self) -> frozenset[str]:
+        """Keys assigned inside some loop (or as a loop's target): they may differ between iterations."""
+        return loop_assigned_keys(self.structure)
 
     def events_in(self, frame: LoopFrame, *kinds: str) -> list[Event]:
         return [e for e in self.events if frame in e.context.loops and (not kinds or e.kind in kinds)]

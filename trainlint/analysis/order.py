@@ -9,7 +9,10 @@ These questions are asked of the guards (the (branch, arm) pairs around each eve
 """
 from __future__ import annotations
 
+import libcst as cst
+
 from .events import Event
+from .names import dotted
 
 
 def exclusive(a: Event, b: Event) -> bool:
@@ -54,3 +57,128 @@ def reached_from(inner: Event, outer: Event):
 def between(events: list[Event], first: Event, last: Event, *kinds: str) -> list[Event]:
     """The events of `kinds` that run after `first` and before `last` (by index)."""
     return [e for e in events if first.index < e.index < last.index and e.kind in kinds]
+
+
+# -- guards that take the same arm on every iteration ----------------------------------------------
+# Roots of configuration objects: `args.use_amp`, `config.scheduler`, `self.cfg.clip` are set once per run.
+_CONFIG_ROOTS = frozenset({"args", "config", "cfg", "conf", "hparams", "hp", "flags", "FLAGS", "settings",
+                           "options", "self.args", "self.config", "self.cfg", "self.conf", "self.hparams",
+                           "self.hp", "self.flags", "self.settings", "self.options"})
+_SETTLED_ROLES = frozenset({"scheduler", "grad_scaler", "optimizer", "accelerator", "model"})
+
+
+def loop_assigned_keys(structure) -> frozenset[str]:
+    """Keys assigned inside a loop (or as a loop's target), anywhere in the file: they may change from one
+    iteration to the next."""
+    from .structure import Branch, Loop, Stmt, With
+
+    keys: set[str] = set()
+
+    def walk(items, in_loop: bool) -> None:
+        for item in items:
+            if isinstance(item, Stmt):
+                if in_loop:
+                    keys.update(key for key, _ in item.targets if key)
+                    if item.aug is not None and item.aug[0]:
+                        keys.add(item.aug[0])
+            elif isinstance(item, Loop):
+                keys.update(item.target_keys)
+                walk(item.body, True)
+                walk(item.orelse, in_loop)
+            elif isinstance(item, Branch):
+                for arm in item.arms:
+                    walk(arm, in_loop)
+                walk(item.always, in_loop)
+            elif isinstance(item, With):
+                if in_loop:
+                    keys.update(key for key, _ in item.bound)
+                walk(item.body, in_loop)
+
+    walk(structure.body, False)
+    for function in structure.all_functions:
+        walk(function.body, False)
+    return frozenset(keys)
+
+
+def settled_guard(model, branch) -> bool:
+    """Does this `if` take the same arm on every iteration of a run? True when each test is a configuration
+    flag (`args.use_amp`, `config.clip`, a module-level constant never reassigned) or asks whether a training
+    object exists (`scheduler is not None`, `if self.scaler:`). Comparisons, counters and anything
+    computed in a loop or a function are not settled."""
+    node = branch.node
+    if not isinstance(node, cst.If):
+        return False
+    current = node
+    while isinstance(current, cst.If):
+        if not _settled_test(model, current.test):
+            return False
+        current = current.orelse
+    return True
+
+
+def _settled_test(model, test: cst.BaseExpression) -> bool:
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        return _settled_test(model, test.expression)
+    if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+            and isinstance(test.comparisons[0].operator, (cst.Is, cst.IsNot))
+            and dotted(test.comparisons[0].comparator) == "None"):
+        key = dotted(test.left)
+        return key is not None and (_settled_key(model, key) or _settled_object(model, key))
+    key = dotted(test)
+    return key is not None and (_settled_key(model, key) or _settled_object(model, key))
+
+
+def _settled_key(model, key: str) -> bool:
+    if key in model.loop_assigned:
+        return False
+    root, _, rest = key.rpartition(".")
+    if root:
+        return any(root == r or root.startswith(r + ".") for r in _CONFIG_ROOTS)
+    if key not in model.structure.module_assignments:
+        return False
+    return not any(key in f.assignments or key in f.params for f in model.structure.all_functions)
+
+
+def _settled_object(model, key: str) -> bool:
+    """A training object known by its constructor (its existence does not change while training)."""
+    if key in model.loop_assigned:
+        return False
+    role = model.roles.of(key, None)
+    if role is None and key.startswith("self."):
+        for function in model.structure.all_functions:
+            if function.class_name:
+                role = model.roles.of(key, function)
+                break
+    return role is not None and role.kind in _SETTLED_ROLES and role.evidence != "name"
+
+
+def runs_with(a: Event, b: Event, model=None) -> bool:
+    """Like `runs_whenever(a, b)`, but an `if` around `a` alone that takes the same arm on every iteration
+    (`if args.use_scheduler:`, `if scaler is not None:`) does not count: within a run, `a` then runs in every
+    pass where `b` runs, or in none."""
+    if model is None:
+        return runs_whenever(a, b)
+    arms = {id(branch): arm for branch, arm in b.context.guards}
+    for branch, arm in a.context.guards:
+        if id(branch) in arms:
+            if arms[id(branch)] != arm:
+                return False
+        elif not settled_guard(model, branch):
+            return False
+    return True
+
+
+def within_instance(inner: Event, outer: Event, events: list[Event]) -> bool:
+    """Does `inner` run as part of the same function instance as `outer` (written there, or in a helper
+    called from there)? `events` must hold the LOCAL_CALL events (the model's events do)."""
+    from .events import LOCAL_CALL
+
+    chain_o, chain_i = outer.context.call_chain, inner.context.call_chain
+    if len(chain_i) < len(chain_o) or not all(x is y for x, y in zip(chain_o, chain_i)):
+        return False
+    if len(chain_i) == len(chain_o):
+        return inner.context.function is outer.context.function
+    call = chain_i[len(chain_o)]
+    return any(e.kind == LOCAL_CALL and e.site is not None and e.site.call is call
+               and e.context.function is outer.context.function and len(e.context.call_chain) == len(chain_o)
+               and all(x is y for x, y in zip(e.context.call_chain, chain_o)) for e in events)

@@ -166,6 +166,9 @@ class Roles:
         func = call.func
         if isinstance(func, cst.Attribute):
             method = func.attr.value
+            if method in ("fit", "partial_fit"):  # sklearn's fit returns the estimator: `s = Scaler().fit(X)`
+                role = self.classify(func.value, function, depth + 1)
+                return role if role is not None and role.kind == DATA_SCALER else None
             if method in _MODE_METHODS:
                 return self.classify(func.value, function, depth + 1)
             if method in ("parse_args", "parse_known_args"):

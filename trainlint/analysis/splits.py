@@ -4,15 +4,18 @@ Evidence, strongest first:
 1. the targets of sklearn's `train_test_split`: in `X_tr, X_te, y_tr, y_te = train_test_split(X, y)`
    each array's odd position is its held-out part and its even position the training part (a held-out
    set split again stays held out: `X_val, X_test = train_test_split(X_rest)`);
-2. subscripts into named splits: `data["test"]`, `df[df.split == "val"]`, `X[val_idx]`, `X[n_train:]`,
-   `MNIST(root, train=False)`, `load("valid")`;
+2. subscripts into named splits: `data["test"]`, `df[df.split == "val"]`, `X[val_idx]`, `X[n_train:]`
+   (the rows selected decide, whatever the indexed data holds: `X_trainval.iloc[val_idx]` is held out),
+   and named loads: `MNIST(root, train=False)`, `load("valid")`;
 3. flow: an expression made from one split only (`torch.tensor(X_val)`, `val_df[cols].values`,
    `scaler.transform(X_test)`) is that split, one made from both (`np.vstack([X_train, X_val])`) neither;
 4. names, as whole tokens split on `_`, digits and case changes: `X_val`, `val_df`, `test_x`, `Xtest`,
-   `y_dev` — never `latest`, `contest`, `device`; `train_val` names both and so neither.
+   `y_dev` — never `latest`, `contest`, `device`; `train_val` names both and so neither; a bare `val`,
+   `valid`, `dev` (a value, a device, a flag) or a `valid_mask` says nothing.
 Opaque names (`a, b = load()`) are not guessed at, and evidence that disagrees means "unknown".
 The model also lists the `train_test_split` calls and every statement of a scope in source order,
-with the `if`/`try` arms it sits in, so rules can ask what happens to data after a statement.
+with the `if`/`try` arms it sits in and what each assignment reads (`flow`), so rules can follow data
+forward from a statement: "is what this scaler was fit on split afterwards?"
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from . import knowledge as K
+from .events import base_key
 from .names import dotted
 from .roles import ACCELERATOR, ARGS, DATA_SCALER, GRAD_SCALER, MODEL, OPTIMIZER, SCHEDULER, Roles
 from .structure import Branch, FunctionInfo, Item, Loop, Stmt, Structure, With
@@ -59,13 +63,20 @@ def _word_split(word: str) -> str | None:
     return None
 
 
+# Alone, these words more often mean something else: a value, a device, a validity flag.
+_BARE_AMBIGUOUS = frozenset({"val", "valid", "dev", "tr", "eval"})
+
+
 def split_of_name(key: str) -> str | None:
     """The split a dotted name says it holds: TRAIN, EVAL, MIXED (names both) or None."""
     found = set()
     for part in key.split("."):
         if part in ("self", "cls"):
             continue
-        for token in name_tokens(part):
+        tokens = name_tokens(part)
+        if len(tokens) == 1 and tokens[0] in _BARE_AMBIGUOUS or "valid" in tokens and "mask" in tokens:
+            continue  # `val = row[1]`, `x.to(dev)`, `X[valid_mask]` (rows without NaN)
+        for token in tokens:
             split = _word_split(token)
             if split:
                 found.add(split)
@@ -93,7 +104,7 @@ def _literal_split(node: cst.BaseExpression) -> str | None:
         return split
     if "/" in value or re.search(r"\.[A-Za-z0-9]{2,5}$", value):
         stem = re.split(r"[\\/]", value)[-1].rsplit(".", 1)[0]
-        return split_of_name(stem) if stem else None
+        return (_word_split(stem.lower()) or split_of_name(stem)) if stem else None  # "valid.csv"
     return None
 
 
@@ -116,24 +127,34 @@ class SplitCall:
 
 
 class DataSplits:
+    """The data-split fact of one file (ScriptModel.splits)."""
+
     def __init__(self, structure: Structure, roles: Roles) -> None:
         self.structure = structure
         self.roles = roles
         self.imports = structure.imports
         self.calls: list[SplitCall] = []
-        # (id(value), key) -> (position, number of targets, target keys) for `a, b = value`
+        # (id(value), key) -> (position, all target keys) for `a, b = value`
         self._unpacked: dict[tuple[int, str], tuple[int, list[str | None]]] = {}
         self._statements: dict[int, list[tuple[Stmt, Path]]] = {}
         self._paths: dict[int, Path] = {}
         self._cache: dict[tuple[str, int], str | None] = {}
+        self._flows: dict[int, ScopeFlow] = {}
         self._scan(structure.body, None)
         for function in structure.all_functions:
             self._scan(function.body, function)
 
     # -- public questions -------------------------------------------------------------------------
-    def of(self, expr: cst.BaseExpression | None, function: FunctionInfo | None) -> str | None:
-        """TRAIN, EVAL, MIXED or None (unknown) for the data an expression holds."""
-        return self._expr(expr, function, 0)
+    def of(self, expr: cst.BaseExpression | None, function: FunctionInfo | None, loops=()) -> str | None:
+        """TRAIN, EVAL, MIXED or None (unknown) for the data an expression holds. `loops` are the loops
+        (LoopFrames) around the expression: their targets hold what the loop iterates over there, even
+        when the name is reused (`for xb in train_loader: ...` then `for xb in val_loader: ...`)."""
+        bound = {}
+        for frame in loops:
+            node = frame.node
+            if frame.function is function and isinstance(node, cst.For) and isinstance(node.target, cst.Name):
+                bound[node.target.value] = node.iter
+        return self._expr(expr, function, 0, bound)
 
     def of_key(self, key: str | None, function: FunctionInfo | None, _depth: int = 0) -> str | None:
         if key is None or _depth > _MAX_DEPTH:
@@ -145,6 +166,13 @@ class DataSplits:
         result = self._key(key, function, _depth)
         self._cache[cache_key] = result
         return result
+
+    def flow(self, function: FunctionInfo | None) -> "ScopeFlow":
+        """The data flow of a scope's statements (built on first use, once per scope)."""
+        found = self._flows.get(id(function))
+        if found is None:
+            found = self._flows[id(function)] = ScopeFlow(self, function)
+        return found
 
     def statements(self, function: FunctionInfo | None) -> list[tuple[Stmt, Path]]:
         """Every simple statement written directly in a scope, in source order, with its if/try arms."""
@@ -160,17 +188,14 @@ class DataSplits:
     def counterparts(self, key: str, function: FunctionInfo | None) -> list[str]:
         """Training-split keys that mirror the held-out key: the sibling target of a `train_test_split`
         (`X_train` for `X_test`), else the same name with the split word swapped (`train_df` for `val_df`)."""
-        values = self.roles.assigned_values(key, function) or []
-        if len(values) >= 1:
-            for value in values:
-                found = self.unpacked(key, value)
-                split = self._split_call(value)
-                if found is None or split is None:
-                    continue
-                position, targets = found
-                if position % 2 == 1 and targets[position - 1] and \
-                        self.of_key(targets[position - 1], function) == TRAIN:
-                    return [targets[position - 1]]
+        for value in self.roles.assigned_values(key, function) or []:
+            found = self.unpacked(key, value)
+            if found is None or self._split_call(value) is None:
+                continue
+            position, targets = found
+            if position % 2 == 1 and targets[position - 1] and \
+                    self.of_key(targets[position - 1], function) == TRAIN:
+                return [targets[position - 1]]
         found = []
         for candidate in _swapped_names(key):
             if candidate != key and candidate not in found and self._known(candidate, function) \
@@ -209,38 +234,47 @@ class DataSplits:
                 results.append(EVAL if self._expr(source, function, depth + 1) == EVAL else TRAIN)
         from_values = combine(results)
         from_name = split_of_name(key)
+        if from_values is None and from_name is None and "." in key and not results:
+            owner = key.rsplit(".", 1)[0]  # `df.values` holds what `df` holds
+            if owner not in ("self", "cls"):
+                return self.of_key(owner, function, depth + 1)
         if from_values in _BOTH and from_name in _BOTH and from_values != from_name:
             return MIXED
         return from_values or from_name
 
-    def _expr(self, node: cst.BaseExpression | None, function: FunctionInfo | None, depth: int) -> str | None:
+    def _expr(self, node: cst.BaseExpression | None, function: FunctionInfo | None, depth: int,
+              bound: dict | None = None) -> str | None:
         if node is None or depth > _MAX_DEPTH:
             return None
         key = dotted(node)
         if key is not None:
+            if bound and key in bound:
+                return self._expr(bound[key], function, depth + 1)
             if key in ("None", "True", "False") or self.imports.qualify(node) is not None:
                 return None
             return self.of_key(key, function, depth)
         if isinstance(node, cst.Subscript):
-            return self._subscript(node, function, depth)
+            return self._subscript(node, function, depth, bound)
         if isinstance(node, cst.Call):
-            return self._call(node, function, depth)
+            return self._call(node, function, depth, bound)
         if isinstance(node, cst.Attribute):
-            return self._expr(node.value, function, depth + 1)
+            return self._expr(node.value, function, depth + 1, bound)
         if isinstance(node, cst.SimpleString):
             return _literal_split(node)
         if isinstance(node, (cst.BinaryOperation, cst.BooleanOperation)):
-            return combine([self._expr(node.left, function, depth + 1), self._expr(node.right, function, depth + 1)])
+            return combine([self._expr(node.left, function, depth + 1, bound),
+                            self._expr(node.right, function, depth + 1, bound)])
         if isinstance(node, cst.UnaryOperation):
-            return self._expr(node.expression, function, depth + 1)
+            return self._expr(node.expression, function, depth + 1, bound)
         if isinstance(node, (cst.Tuple, cst.List)):
-            return combine(self._expr(e.value, function, depth + 1) for e in node.elements)
+            return combine(self._expr(e.value, function, depth + 1, bound) for e in node.elements)
         if isinstance(node, cst.IfExp):
-            return combine([self._expr(node.body, function, depth + 1), self._expr(node.orelse, function, depth + 1)])
+            return combine([self._expr(node.body, function, depth + 1, bound),
+                            self._expr(node.orelse, function, depth + 1, bound)])
         return None
 
-    def _subscript(self, node: cst.Subscript, function, depth: int) -> str | None:
-        base = self._expr(node.value, function, depth + 1)
+    def _subscript(self, node: cst.Subscript, function, depth: int, bound: dict | None = None) -> str | None:
+        base = self._expr(node.value, function, depth + 1, bound)
         if not node.slice:
             return base
         first = node.slice[0].slice
@@ -258,29 +292,29 @@ class DataSplits:
             for target in index.comparisons:
                 if isinstance(target.operator, cst.Equal) and isinstance(target.comparator, cst.SimpleString):
                     split = _literal_split(target.comparator)  # df[df.split == "val"]
-            return combine([split, base]) if split else base
+            return split or base
         if dotted(index) is not None:
-            split = self.of_key(dotted(index), function, depth + 1)  # X[val_idx]
-            return combine([split, base]) if split else base
+            # The rows an index selects decide: `X_train_val.iloc[val_idx]` is held out.
+            return self._expr(index, function, depth + 1, bound) or base  # X[val_idx]
         if isinstance(index, (cst.Integer, cst.List, cst.UnaryOperation)):
             return base  # val_df[["a", "b"]], X_test[0], val_df[~val_df.bad]
         return None
 
-    def _call(self, node: cst.Call, function, depth: int) -> str | None:
+    def _call(self, node: cst.Call, function, depth: int, bound: dict | None = None) -> str | None:
         results = []
         func = node.func
         if isinstance(func, cst.Attribute) and self.imports.qualify(func.value) is None:
             receiver = dotted(func.value)
             role = self.roles.of(receiver, function) if receiver else None
             if role is None or role.kind not in _NOT_DATA:
-                results.append(self._expr(func.value, function, depth + 1))  # X_val.reshape(-1, 1)
+                results.append(self._expr(func.value, function, depth + 1, bound))  # X_val.reshape(-1, 1)
         literal = []
         for arg in node.args:
             if arg.keyword is None and not arg.star:
                 if isinstance(arg.value, cst.SimpleString):
                     literal.append(_literal_split(arg.value))  # load("valid"), pd.read_csv("test.csv")
                 else:
-                    results.append(self._expr(arg.value, function, depth + 1))
+                    results.append(self._expr(arg.value, function, depth + 1, bound))
             elif arg.keyword is not None and arg.keyword.value in _SPLIT_KEYWORDS:
                 literal.append(_literal_split(arg.value))  # load(split="validation")
             elif arg.keyword is not None and arg.keyword.value == "train" and dotted(arg.value) in ("True", "False"):
@@ -393,3 +427,131 @@ def _swapped_names(key: str) -> list[str]:
                 replacement = word
             out.append(prefix + name[:match.start()] + glued + replacement + name[match.end():])
     return out
+
+
+# -- data flow within a scope, for "is this data split later?" ---------------------------------------
+def _names_in(node: cst.BaseExpression) -> frozenset[str]:
+    """The dotted names an expression reads (`df`, `X.values`), walking only expression shapes (cheap)."""
+    found: set[str] = set()
+    pending = [node]
+    while pending:
+        expr = pending.pop()
+        key = dotted(expr)
+        if key is not None:
+            found.add(key)
+        elif isinstance(expr, cst.Call):
+            pending.append(expr.func)
+            pending.extend(a.value for a in expr.args)
+        elif isinstance(expr, (cst.Attribute, cst.StarredElement)):
+            pending.append(expr.value)
+        elif isinstance(expr, cst.Subscript):
+            pending.append(expr.value)
+            for element in expr.slice:
+                if isinstance(element.slice, cst.Index):
+                    pending.append(element.slice.value)
+        elif isinstance(expr, (cst.BinaryOperation, cst.BooleanOperation)):
+            pending.extend((expr.left, expr.right))
+        elif isinstance(expr, cst.UnaryOperation):
+            pending.append(expr.expression)
+        elif isinstance(expr, cst.Comparison):
+            pending.append(expr.left)
+            pending.extend(c.comparator for c in expr.comparisons)
+        elif isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+            pending.extend(e.value for e in expr.elements)
+        elif isinstance(expr, cst.Dict):
+            pending.extend(e.value for e in expr.elements)
+        elif isinstance(expr, cst.IfExp):
+            pending.extend((expr.test, expr.body, expr.orelse))
+        elif isinstance(expr, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
+            pending.extend((expr.elt, expr.for_in.iter))
+        elif isinstance(expr, cst.Await):
+            pending.append(expr.expression)
+        elif isinstance(expr, cst.NamedExpr):
+            pending.append(expr.value)
+    return frozenset(found)
+
+
+def _prefixes(key: str) -> list[str]:
+    parts = key.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+class Reads:
+    """What an expression reads: the names, and the names with their prefixes (`X` for `X.values`)."""
+
+    __slots__ = ("names", "closure")
+
+    def __init__(self, node: cst.BaseExpression) -> None:
+        self.names = _names_in(node)
+        self.closure = set(self.names)
+        for name in self.names:
+            self.closure.update(_prefixes(name))
+
+
+class Keys:
+    """Keys that hold some data, with their prefixes, so "does this expression read one?" is two set lookups:
+    reading `X.values` reads `X`, and reading `data` reads `data.X`."""
+
+    def __init__(self, keys=()) -> None:
+        self.keys: set[str] = set()
+        self.prefixes: dict[str, int] = {}
+        for key in keys:
+            self.add(key)
+
+    def add(self, key: str) -> None:
+        if key not in self.keys:
+            self.keys.add(key)
+            for prefix in _prefixes(key):
+                self.prefixes[prefix] = self.prefixes.get(prefix, 0) + 1
+
+    def discard(self, key: str) -> None:
+        if key in self.keys:
+            self.keys.discard(key)
+            for prefix in _prefixes(key):
+                self.prefixes[prefix] -= 1
+                if not self.prefixes[prefix]:
+                    del self.prefixes[prefix]
+
+    def read_by(self, reads: Reads) -> bool:
+        return not self.keys.isdisjoint(reads.closure) or not self.prefixes.keys().isdisjoint(reads.names)
+
+
+class ScopeFlow:
+    """One scope's statements in order, with what each assigns from what it reads, and its
+    `train_test_split` calls: enough to follow data forward from a statement (DataSplits.flow)."""
+
+    def __init__(self, splits: "DataSplits", function: FunctionInfo | None) -> None:
+        self.statements = splits.statements(function)
+        self.order = {id(s): i for i, (s, _) in enumerate(self.statements)}
+        # (target, what the value reads, does the value read the target itself: `X = X.astype(...)`)
+        self.assigned = []
+        for statement, _ in self.statements:
+            pairs = []
+            for target, value in assigned_pairs(statement):
+                reads = Reads(value)
+                pairs.append((target, reads, target in reads.closure or not reads.names.isdisjoint(_prefixes(target))))
+            self.assigned.append(pairs)
+        self.calls: dict[int, list[tuple[SplitCall, list[Reads]]]] = {}
+        self.last_split = -1
+        for call in splits.calls:
+            if id(call.stmt) in self.order:
+                self.calls.setdefault(id(call.stmt), []).append((call, [Reads(a) for a in call.arrays]))
+                self.last_split = max(self.last_split, self.order[id(call.stmt)])
+
+
+def exclusive(a: Path, b: Path) -> bool:
+    """Do two statements sit in different arms of the same if/try (so at most one of them runs)?"""
+    arms = dict(a)
+    return any(branch in arms and arms[branch] != arm for branch, arm in b)
+
+
+def assigned_pairs(stmt: Stmt) -> list[tuple[str, cst.BaseExpression]]:
+    """(key, value) for each target; `df[cols] = v` and `X.loc[:, c] = v` change `df` and `X` in place."""
+    pairs = [(k, v) for k, v in stmt.targets if k is not None]
+    if isinstance(stmt.node, cst.Assign):
+        for target in stmt.node.targets:
+            if isinstance(target.target, (cst.Subscript, cst.Attribute)) and dotted(target.target) is None:
+                key = base_key(target.target)
+                if key is not None:
+                    pairs.append((key, stmt.node.value))
+    return pairs

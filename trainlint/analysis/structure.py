@@ -157,6 +157,11 @@ def _expr_calls(node: cst.CSTNode | None, out: list[CallSite]) -> None:
                     _expr_calls(element.key, out)
                 _expr_calls(element.value, out)
             return
+        if isinstance(node, cst.FormattedString):  # `print(f"val {validate():.3f}")` calls validate()
+            for part in node.parts:
+                if isinstance(part, cst.FormattedStringExpression):
+                    _expr_calls(part.expression, out)
+            return
         if isinstance(node, cst.IfExp):
             _expr_calls(node.test, out)
             _expr_calls(node.body, out)

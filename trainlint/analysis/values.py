@@ -82,6 +82,11 @@ class Values:
 
     def argparse_default(self, key: str, function: FunctionInfo | None, depth: int) -> float | None:
         """`args.lr` -> the default of `--lr`, when `args` comes from parse_args() or is an `args`/`opt` param."""
+        default = self.argparse_default_expr(key, function)
+        return None if default is None else self.number(default, None, depth)
+
+    def argparse_default_expr(self, key: str, function: FunctionInfo | None) -> cst.BaseExpression | None:
+        """The `default=` expression of the argparse option `key` (`args.lr`) stands for, if it does."""
         owner, _, attr = key.rpartition(".")
         if attr not in self.structure.argparse_defaults:
             return None
@@ -91,7 +96,47 @@ class Values:
         is_param = function is not None and owner in function.params
         if not (from_parser or (source is None and (is_param or owner in ("args", "opt", "opts", "config", "cfg")))):
             return None
-        return self.number(self.structure.argparse_defaults[attr], None, depth)
+        return self.structure.argparse_defaults[attr]
+
+    def literal(self, expr: cst.BaseExpression | None, function: FunctionInfo | None = None,
+                _depth: int = 0) -> cst.Integer | cst.Float | cst.SimpleString | None:
+        """The one literal a value is written as, when it reaches `expr` unchanged (through names,
+        `float(...)`, argparse defaults, dict literals): the place to edit to change the value. No arithmetic."""
+        if expr is None or _depth > _MAX_DEPTH:
+            return None
+        depth = _depth + 1
+        if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString)):
+            return expr
+        if isinstance(expr, cst.Call) and dotted(expr.func) in ("float", "int") and len(expr.args) == 1:
+            return self.literal(expr.args[0].value, function, depth)
+        if isinstance(expr, cst.Subscript):
+            element = self._dict_element(expr, function)
+            return self.literal(element, function, depth) if element is not None else None
+        key = dotted(expr)
+        if key is None:
+            return None
+        single = self.single_assignment(key, function)
+        if single is not None:
+            return self.literal(single, function if self.assigned_in(key, function) else None, depth)
+        if "." in key:
+            return self.literal(self.argparse_default_expr(key, function), None, depth)
+        return None
+
+    def _dict_element(self, expr: cst.Subscript, function: FunctionInfo | None) -> cst.BaseExpression | None:
+        """`config["lr"]` -> the value written for "lr" in the dict literal `config` is assigned once."""
+        if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
+            return None
+        index = expr.slice[0].slice.value
+        if not isinstance(index, cst.SimpleString):
+            return None
+        key = dotted(expr.value)
+        source = self.single_assignment(key, function) if key else None
+        if isinstance(source, cst.Dict):
+            for element in source.elements:
+                if (isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString)
+                        and element.key.evaluated_value == index.evaluated_value):
+                    return element.value
+        return None
 
     def subscript(self, expr: cst.Subscript, function: FunctionInfo | None, depth: int) -> float | None:
         if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):

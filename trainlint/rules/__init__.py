@@ -4,10 +4,20 @@ from __future__ import annotations
 from .base import Rule, Violation
 from .tl001_missing_zero_grad import MissingZeroGrad
 from .tl002_wrong_step_order import WrongStepOrder
+from .tl003_scaler_fit_on_eval_data import ScalerFitOnEvalData
+from .tl004_loss_not_detached import LossNotDetached
+from .tl005_clip_after_step import ClipAfterStep
+from .tl006_unscaled_high_lr import UnscaledHighLr
+from .tl007_missing_train_mode import MissingTrainMode
 
 ALL_RULES: tuple[Rule, ...] = (
     MissingZeroGrad(),
     WrongStepOrder(),
+    ScalerFitOnEvalData(),
+    LossNotDetached(),
+    ClipAfterStep(),
+    UnscaledHighLr(),
+    MissingTrainMode(),
 )
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in ALL_RULES}

@@ -98,3 +98,9 @@ def contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:
 def lone_statement(line: cst.SimpleStatementLine | None) -> bool:
     """A line holding exactly one statement (so moving the line moves only that statement)."""
     return line is not None and len(line.body) == 1
+
+
+def source_text(model: ScriptModel, node: cst.CSTNode, limit: int = 60) -> str:
+    """The code of `node` on one line, shortened for a message."""
+    text = " ".join(model.module.code_for_node(node).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -4,13 +4,13 @@ import libcst as cst
 
 from ..analysis import Event, LoopFrame, ScriptModel
 from ..analysis import knowledge as K
-from ..analysis.events import BACKWARD, CLIP, OPT_STEP, SCHED_STEP, UNSCALE, ZERO_GRAD
+from ..analysis.events import BACKWARD, CLIP, GRAD_WRITE, OPT_STEP, SCHED_STEP, UNSCALE, ZERO_GRAD
 from ..analysis.names import dotted, last
-from ..analysis.order import between, exclusive, reached_from, runs_whenever, same_instance
+from ..analysis.order import between, exclusive, reached_from, runs_with, same_instance, within_instance
 from ..analysis.roles import MODEL
 from ..fixes import Fix, move_after
 from .base import FIX_SAFE, Rule, Violation
-from .common import contains, enclosing_block, lone_statement, optimizer_models
+from .common import contains, enclosing_block, lone_statement, optimizer_models, source_text
 
 
 class WrongStepOrder(Rule):
@@ -21,7 +21,8 @@ class WrongStepOrder(Rule):
     - `optimizer.step()` before the `backward()` that produces its gradients;
     - `zero_grad()` between `backward()` and `optimizer.step()`;
     - `scheduler.step()` before `optimizer.step()` in the same iteration, including an epoch-level
-      `scheduler.step()` at the start of the epoch, before the batch loop that steps the optimizer.
+      `scheduler.step()` at the start of the epoch (or of a `train(epoch)` function), before the
+      batch loop that steps the optimizer.
 
     ## Why is this bad?
     `optimizer.step()` applies whatever is in `.grad` at that moment. Before `backward()` that is the
@@ -35,8 +36,10 @@ class WrongStepOrder(Rule):
     and decays come one epoch early.
 
     Not reported: `ReduceLROnPlateau.step(metric)` after validation, `zero_grad()` after `step()` at
-    the end of an iteration, steps inside a gradient-accumulation `if` after the backward, and calls
-    in different arms of an `if`/`else` (they never run in the same pass).
+    the end of an iteration, steps inside a gradient-accumulation `if` after the backward, calls in
+    different arms of an `if`/`else` (they never run in the same pass), and calls under a condition
+    that changes between iterations (`if epoch < warmup:`, `if epoch > 0:`). A condition on a
+    configuration flag (`if args.use_scheduler:`, `if scheduler is not None:`) does not hide a finding.
 
     ## Example
     ```python
@@ -91,6 +94,7 @@ class WrongStepOrder(Rule):
             yield from _step_before_backward(model, frame, events)
             yield from _zero_grad_between(model, frame, events)
             yield from _scheduler_first(model, frame, events)
+        yield from _scheduler_outside_loops(model)
 
 
 # -- optimizer.step() before backward() -------------------------------------------------------------
@@ -98,30 +102,31 @@ def _step_before_backward(model: ScriptModel, frame: LoopFrame, events: list[Eve
     for step in events:
         if step.kind != OPT_STEP or step.context.loop is not frame or step.subject is None:
             continue
-        if any(e.kind == BACKWARD and e.index < step.index and not exclusive(e, step) for e in events):
-            continue  # a backward already ran in this iteration
+        if any(e.kind in (BACKWARD, GRAD_WRITE) and e.index < step.index and not exclusive(e, step) for e in events):
+            continue  # gradients were already computed (or set by hand) in this iteration
         backward = next((e for e in events if e.kind == BACKWARD and e.index > step.index
-                         and e.context.loop is frame and runs_whenever(step, e)), None)
+                         and e.context.loop is frame and runs_with(step, e, model)), None)
         if backward is None:
             continue
         cleared = [z for z in events if z.kind == ZERO_GRAD and z.index < step.index and not exclusive(z, step)
                    and _clears(model, z, step)]
         if cleared:
-            effect = (f"this step applies no gradient (`{_code(model, cleared[-1].node)}` on line "
+            effect = (f"this step applies no gradient (`{source_text(model, cleared[-1].node)}` on line "
                       f"{model.line(cleared[-1].node)} has just cleared it)")
         else:
             effect = "this step applies the previous batch's gradients"
         yield Violation(
             step.node,
-            f"`{_code(model, step.node)}` (line {model.line(step.node)}) runs before "
-            f"`{_code(model, backward.node)}` (line {model.line(backward.node)}) in the same iteration: {effect}",
+            f"`{source_text(model, step.node)}` (line {model.line(step.node)}) runs before "
+            f"`{source_text(model, backward.node)}` (line {model.line(backward.node)}) in the same iteration: {effect}",
             _fix_step(model, events, step, backward),
         )
 
 
 def _fix_step(model: ScriptModel, events: list[Event], step: Event, backward: Event) -> Fix | None:
     """Move the step (with the `scaler.update()` right after it) to after the backward and its clipping."""
-    if not same_instance(step, backward) or not lone_statement(step.stmt.line) or backward.stmt.line is None:
+    if (step.stmt is None or backward.stmt is None or not same_instance(step, backward)
+            or not lone_statement(step.stmt.line) or backward.stmt.line is None):
         return None
     block = enclosing_block(model.module, step.stmt.line)
     if block is None or backward.stmt.line not in block:
@@ -137,9 +142,9 @@ def _fix_step(model: ScriptModel, events: list[Event], step: Event, backward: Ev
         after += 1
     anchor = block[after]
     edits = []
-    for statement in reversed(moved):
+    for statement in moved:  # inserted after the anchor in this order
         edits += move_after(statement, anchor)
-    return Fix(f"Move `{_code(model, step.node)}` after `{_code(model, backward.node)}`", edits)
+    return Fix(f"Move `{source_text(model, step.node)}` after `{source_text(model, backward.node)}`", edits)
 
 
 # -- zero_grad() between backward() and step() ------------------------------------------------------
@@ -148,12 +153,12 @@ def _zero_grad_between(model: ScriptModel, frame: LoopFrame, events: list[Event]
         if step.kind != OPT_STEP or step.context.loop is not frame or step.subject is None:
             continue
         clears = [z for z in events if z.kind == ZERO_GRAD and z.index < step.index and z.context.loop is frame
-                  and runs_whenever(z, step) and _clears(model, z, step)]
+                  and runs_with(z, step, model) and _clears(model, z, step)]
         if not clears:
             continue
         zero = clears[-1]
-        if between(events, zero, step, BACKWARD):
-            continue  # gradients are computed again after the clearing
+        if between(events, zero, step, BACKWARD, GRAD_WRITE):
+            continue  # gradients are computed (or set by hand) again after the clearing
         backwards = [b for b in events if b.kind == BACKWARD and b.index < zero.index
                      and not exclusive(b, zero) and not exclusive(b, step)]
         if not backwards:
@@ -161,16 +166,16 @@ def _zero_grad_between(model: ScriptModel, frame: LoopFrame, events: list[Event]
         backward = backwards[-1]
         yield Violation(
             zero.node,
-            f"`{_code(model, zero.node)}` (line {model.line(zero.node)}) runs between "
-            f"`{_code(model, backward.node)}` (line {model.line(backward.node)}) and `{_code(model, step.node)}` "
-            f"(line {model.line(step.node)}): the step applies no gradient",
+            f"`{source_text(model, zero.node)}` (line {model.line(zero.node)}) runs between "
+            f"`{source_text(model, backward.node)}` (line {model.line(backward.node)}) and "
+            f"`{source_text(model, step.node)}` (line {model.line(step.node)}): the step applies no gradient",
             _fix_zero_grad(model, zero, step),
         )
 
 
 def _fix_zero_grad(model: ScriptModel, zero: Event, step: Event) -> Fix | None:
     """Move the zero_grad to right after the step (and its `scaler.update()`)."""
-    if not same_instance(zero, step) or zero.stmt is None or not lone_statement(zero.stmt.line):
+    if not same_instance(zero, step) or zero.stmt is None or step.stmt is None or not lone_statement(zero.stmt.line):
         return None
     block = enclosing_block(model.module, zero.stmt.line)
     if block is None or step.stmt.line not in block:
@@ -179,32 +184,52 @@ def _fix_zero_grad(model: ScriptModel, zero: Event, step: Event) -> Fix | None:
     scaler = step.detail.get("scaler")
     if scaler and position + 1 < len(block) and _is_call(block[position + 1], f"{scaler}.update"):
         position += 1
-    return Fix(f"Move `{_code(model, zero.node)}` after `{_code(model, step.node)}`",
+    return Fix(f"Move `{source_text(model, zero.node)}` after `{source_text(model, step.node)}`",
                move_after(zero.stmt.line, block[position]))
 
 
 # -- scheduler.step() before optimizer.step() -------------------------------------------------------
 def _scheduler_first(model: ScriptModel, frame: LoopFrame, events: list[Event]):
     for sched in events:
-        if sched.kind != SCHED_STEP or sched.context.loop is not frame or not _ordered_scheduler(sched):
-            continue
-        if any(e.kind == OPT_STEP and e.index < sched.index and not exclusive(e, sched) for e in events):
-            continue  # the optimizer already stepped in this iteration
-        steps = [e for e in events if e.kind == OPT_STEP and e.index > sched.index and runs_whenever(sched, e)]
-        steps = _of_scheduler(sched, steps)
-        if not steps:
-            continue
-        step = steps[0]
-        line = model.line(step.node)
-        if step.context.loop is frame:
-            message = (f"`{_code(model, sched.node)}` (line {model.line(sched.node)}) runs before "
-                       f"`{_code(model, step.node)}` (line {line}) in the same iteration: the schedule is "
-                       f"shifted by one step and its first learning rate is skipped")
-        else:
-            message = (f"`{_code(model, sched.node)}` (line {model.line(sched.node)}) runs at the start of the "
-                       f"epoch, before the epoch's `{_code(model, step.node)}` (line {line}): every epoch trains "
-                       f"with the next epoch's learning rate and the schedule's first value is skipped")
-        yield Violation(sched.node, message, _fix_scheduler(model, sched, step))
+        if sched.kind == SCHED_STEP and sched.context.loop is frame and _ordered_scheduler(sched):
+            violation = _scheduler_before_steps(model, sched, events)
+            if violation is not None:
+                yield violation
+
+
+def _scheduler_outside_loops(model: ScriptModel):
+    """A function's `scheduler.step()` before the loop that steps the optimizer, where nothing in the file
+    calls the function from a loop (`def train(epoch): scheduler.step(); for batch in loader: ...`)."""
+    for sched in model.events:
+        if (sched.kind == SCHED_STEP and not sched.context.loops and sched.context.function is not None
+                and _ordered_scheduler(sched)):
+            scope = [e for e in model.events if e.kind == OPT_STEP and within_instance(e, sched, model.events)]
+            violation = _scheduler_before_steps(model, sched, scope)
+            if violation is not None:
+                yield violation
+
+
+def _scheduler_before_steps(model: ScriptModel, sched: Event, events: list[Event]) -> Violation | None:
+    if any(e.kind == OPT_STEP and e.index < sched.index and not exclusive(e, sched) for e in events):
+        return None  # the optimizer already stepped in this iteration
+    steps = [e for e in events if e.kind == OPT_STEP and e.index > sched.index and runs_with(sched, e, model)
+             and (sched.context.loops or e.context.loops)]
+    steps = _of_scheduler(sched, steps)
+    if not steps:
+        return None
+    step = steps[0]
+    where = f"`{source_text(model, sched.node)}` (line {model.line(sched.node)})"
+    stepped = f"`{source_text(model, step.node)}` (line {model.line(step.node)})"
+    if not sched.context.loops:
+        message = (f"{where} runs before the loop below it steps the optimizer ({stepped}): the schedule starts "
+                   f"one value late and its first learning rate is skipped")
+    elif step.context.loop is sched.context.loop:
+        message = (f"{where} runs before {stepped} in the same iteration: the schedule is shifted by one step "
+                   f"and its first learning rate is skipped")
+    else:
+        message = (f"{where} runs at the start of the epoch, before the epoch's {stepped}: every epoch trains "
+                   f"with the next epoch's learning rate and the schedule's first value is skipped")
+    return Violation(sched.node, message, _fix_scheduler(model, sched, step))
 
 
 def _ordered_scheduler(sched: Event) -> bool:
@@ -247,10 +272,10 @@ def _fix_scheduler(model: ScriptModel, sched: Event, step: Event) -> Fix | None:
     for position in range(start, len(block)):
         if contains(block[position], target):
             scaler = step.detail.get("scaler")
-            if (scaler and position + 1 < len(block) and block[position] is step.stmt.line
+            if (scaler and position + 1 < len(block) and step.stmt is not None and block[position] is step.stmt.line
                     and _is_call(block[position + 1], f"{scaler}.update")):
                 position += 1
-            return Fix(f"Move `{_code(model, sched.node)}` after `{_code(model, step.node)}`",
+            return Fix(f"Move `{source_text(model, sched.node)}` after `{source_text(model, step.node)}`",
                        move_after(sched.stmt.line, block[position]))
     return None
 
@@ -270,8 +295,3 @@ def _is_call(statement: cst.BaseStatement, func: str) -> bool:
     return (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
             and isinstance(statement.body[0], cst.Expr) and isinstance(statement.body[0].value, cst.Call)
             and dotted(statement.body[0].value.func) == func)
-
-
-def _code(model: ScriptModel, node: cst.CSTNode) -> str:
-    text = " ".join(model.module.code_for_node(node).split())
-    return text if len(text) <= 60 else text[:57] + "..."

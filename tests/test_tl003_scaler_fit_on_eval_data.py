@@ -1,0 +1,573 @@
+"""TL003 scaler-fit-on-eval-data: detection, silence on correct code, and runtime-verified fixes."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import trainlint
+from runtime import autofixed, expected_findings, fixtures, reported, run_script
+from trainlint.analysis.splits import EVAL, MIXED, TRAIN, name_tokens, split_of_name
+
+BUGS = fixtures("TL003")
+UNSAFE_ONLY = {"bug_torch_before_split"}  # the fit-before-split fix restructures the script: unsafe
+
+
+def findings(source: str):
+    return [f for f in trainlint.lint_source(textwrap.dedent(source)) if f.code == "TL003"]
+
+
+def codes(source: str) -> list[tuple[int, str]]:
+    return [(f.location.row, f.code) for f in findings(source)]
+
+
+def fixed(source: str, unsafe: bool = False) -> str:
+    return trainlint.fix_source(textwrap.dedent(source), unsafe=unsafe)
+
+
+# -- fixtures ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", BUGS, ids=lambda p: p.stem)
+def test_reports_exactly_the_marked_lines(path):
+    assert reported(path, "TL003") == expected_findings(path)
+
+
+@pytest.mark.parametrize("path", BUGS, ids=lambda p: p.stem)
+def test_fixed_fixture_has_no_finding_and_fix_is_idempotent(path, tmp_path):
+    unsafe = path.stem in UNSAFE_ONLY
+    if unsafe:
+        assert trainlint.fix_source(path.read_text()) == path.read_text(), "this fix must not be applied as safe"
+    fixed_path = autofixed(path, tmp_path, unsafe=unsafe)
+    assert reported(fixed_path, "TL003") == set()
+    assert trainlint.fix_source(fixed_path.read_text(), unsafe=unsafe) == fixed_path.read_text()
+
+
+@pytest.mark.parametrize("path", BUGS, ids=lambda p: p.stem)
+def test_runtime_scaler_learns_held_out_statistics_and_the_fix_uses_training_ones(path, tmp_path):
+    buggy = run_script(path)
+    # The scaler the script ends with does not apply the training split's statistics ...
+    assert buggy["fitted_vs_train"] > 0.1, "the buggy fixture's scaler should not use the training statistics"
+    if path.stem not in UNSAFE_ONLY:
+        # ... but exactly the held-out split's (a fit on everything is between the two).
+        assert buggy["fitted_vs_held_out"] < 1e-9
+    fixed_run = run_script(autofixed(path, tmp_path, unsafe=path.stem in UNSAFE_ONLY))
+    assert fixed_run["fitted_vs_train"] < 1e-9, "after the fix the scaler must apply the training statistics"
+    assert fixed_run["fitted_vs_held_out"] > 0.1
+    if "test_mse" in buggy:  # the model sees test inputs normalized the way it was trained
+        assert buggy["test_mse"] > 1.0 and fixed_run["test_mse"] < 0.01
+
+
+# -- the model's data-split fact ----------------------------------------------------------------------------
+@pytest.mark.parametrize("name, split", [
+    ("X_val", EVAL), ("val_df", EVAL), ("test_x", EVAL), ("Xtest", EVAL), ("XTest", EVAL), ("X_valid", EVAL),
+    ("y_dev", EVAL), ("holdout_set", EVAL), ("X_test2", EVAL), ("valDF", EVAL), ("X_train", TRAIN),
+    ("ytrain", TRAIN), ("X_tr", TRAIN), ("train_val", MIXED), ("X_trainval", None), ("latest", None),
+    ("contest_scores", None), ("device", None), ("evaluation_metrics", None), ("X", None), ("protest", None),
+    ("val", None), ("dev", None), ("valid", None), ("valid_mask", None), ("test", EVAL), ("train", TRAIN),
+    ("val_mask", EVAL), ("data.val_mask", EVAL),
+])
+def test_split_words_are_whole_tokens(name, split):
+    assert split_of_name(name) == split, name_tokens(name)
+
+
+def _splits(source: str):
+    import libcst as cst
+
+    from trainlint.analysis import ScriptModel
+    model = ScriptModel(cst.parse_module(textwrap.dedent(source)))
+    return lambda key: model.splits.of_key(key, None)
+
+
+def test_split_fact_from_train_test_split_positions_subscripts_and_flow():
+    split = _splits("""\
+        import numpy as np, torch
+        from sklearn.model_selection import train_test_split
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y)
+        a, b = train_test_split(df)
+        X_val, X_test = train_test_split(X_te)
+        c, d = load()
+        tensor = torch.tensor(X_te, dtype=torch.float32)
+        rows = df[df.split == "val"]
+        part = data["test"]
+        column = df["test_score"]
+        picked = X[val_idx]
+        head = X[:n_train]
+        tail = X[n_train:]
+        both = np.vstack([X_tr, X_te])
+        mnist = MNIST(root, train=False)
+        frame = pd.read_csv("data/valid.csv")
+        scaled = scaler.transform(X_te)
+        """)
+    expected = {"X_tr": TRAIN, "X_te": EVAL, "y_tr": TRAIN, "y_te": EVAL, "a": TRAIN, "b": EVAL, "X_val": EVAL,
+                "X_test": EVAL, "c": None, "d": None, "tensor": EVAL, "rows": EVAL, "part": EVAL, "column": None,
+                "picked": EVAL, "head": TRAIN, "tail": EVAL, "both": MIXED, "mnist": EVAL, "frame": EVAL,
+                "scaled": EVAL}
+    assert {key: split(key) for key in expected} == expected
+
+
+# -- detection of each shape ----------------------------------------------------------------------------------
+DETECTED = {
+    "fit_on_val_dataframe_columns": """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        scaler.fit(val_df[feature_cols])
+        """,
+    "split_by_column_value": """\
+        from sklearn.preprocessing import MinMaxScaler
+        held = df[df["split"] == "test"]
+        mm = MinMaxScaler()
+        mm.fit(held[cols].values)
+        """,
+    "named_split_of_a_dict": """\
+        from sklearn.preprocessing import RobustScaler
+        rs = RobustScaler()
+        rs.fit(data["validation"])
+        """,
+    "chained_constructor_fit_transform": """\
+        from sklearn.preprocessing import StandardScaler
+        X_test = StandardScaler().fit_transform(X_test)
+        """,
+    "chained_constructor_fit_bound_to_a_name": """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler().fit(X_val)
+        """,
+    "opaque_names_from_train_test_split": """\
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+        a, b = train_test_split(table, test_size=0.2)
+        s = StandardScaler()
+        s.fit(b)
+        """,
+    "held_out_set_split_again": """\
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+        X_fit, X_rest = train_test_split(X, test_size=0.4)
+        X_a, X_b = train_test_split(X_rest, test_size=0.5)
+        s = StandardScaler()
+        s.fit(X_a)
+        """,
+    "module_alias_quantile_transformer": """\
+        from sklearn import preprocessing as pp
+        qt = pp.QuantileTransformer(n_quantiles=10)
+        Xt = qt.fit_transform(Xtest)
+        """,
+    "pca_refit_on_test_after_train": """\
+        from sklearn.decomposition import PCA
+        pca = PCA(n_components=8)
+        train_feats = pca.fit_transform(X_train)
+        test_feats = pca.fit_transform(X_test)
+        """,
+    "separate_pca_fit_on_the_mirrored_test_split": """\
+        from sklearn.decomposition import PCA
+        X_train, X_test = load_features()
+        pca_train, pca_test = PCA(8), PCA(8)
+        Z_train = pca_train.fit_transform(X_train)
+        Z_test = pca_test.fit_transform(X_test)
+        """,
+    "feature_selection_with_validation_labels": """\
+        from sklearn.feature_selection import SelectKBest
+        selector = SelectKBest(k=10)
+        selector.fit(X_val, y_val)
+        """,
+    "partial_fit_over_the_validation_loader": """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        for batch in train_loader:
+            scaler.partial_fit(batch)
+        for batch in val_loader:
+            scaler.partial_fit(batch)
+        """,
+    "helper_with_named_parameters": """\
+        from sklearn.preprocessing import StandardScaler
+        def scale(train, test):
+            s = StandardScaler()
+            return s.fit_transform(train), s.fit_transform(test)
+        """,
+    "imputer_fit_on_test": """\
+        from sklearn.impute import SimpleImputer
+        imputer = SimpleImputer(strategy="mean")
+        X_test = imputer.fit_transform(X_test)
+        """,
+    "column_transformer_fit_on_dev": """\
+        from sklearn.compose import ColumnTransformer
+        from sklearn.preprocessing import StandardScaler
+        ct = ColumnTransformer([("num", StandardScaler(), num_cols)])
+        ct.fit(dev_df)
+        """,
+    "dataframe_columns_scaled_in_place_before_split": """\
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        df[num_cols] = scaler.fit_transform(df[num_cols])
+        train_df, test_df = train_test_split(df, test_size=0.2)
+        """,
+    "fit_then_transform_before_split_through_a_tensor": """\
+        import torch
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import MinMaxScaler
+        scaler = MinMaxScaler()
+        scaler.fit(features)
+        features = scaler.transform(features)
+        tensor = torch.tensor(features)
+        X_train, X_test = train_test_split(tensor)
+        """,
+    # Cross-validation inside a train+val pool (reduced from a public notebook): the fold rows decide.
+    "kfold_over_a_train_val_pool_refits_on_the_validation_fold": """\
+        from sklearn.preprocessing import StandardScaler
+        for train_idx, val_idx in kf.split(X_train_val, y_train_val):
+            X_train, X_val = X_train_val.iloc[train_idx].copy(), X_train_val.iloc[val_idx].copy()
+            scaler = StandardScaler()
+            X_train = scaler.fit_transform(X_train)
+            X_val = scaler.fit_transform(X_val)
+        """,
+    "fit_on_all_then_transform_a_part_after_the_split": """\
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler().fit(X)
+        X_train, X_test = train_test_split(X, test_size=0.2)
+        X_train = scaler.transform(X_train)
+        X_test = scaler.transform(X_test)
+        """,
+}
+DETECTED_LINE = {
+    "fit_on_val_dataframe_columns": 3, "split_by_column_value": 4, "named_split_of_a_dict": 3,
+    "chained_constructor_fit_transform": 2, "chained_constructor_fit_bound_to_a_name": 2,
+    "opaque_names_from_train_test_split": 5, "held_out_set_split_again": 6, "module_alias_quantile_transformer": 3,
+    "pca_refit_on_test_after_train": 4, "separate_pca_fit_on_the_mirrored_test_split": 5, "feature_selection_with_validation_labels": 3,
+    "partial_fit_over_the_validation_loader": 6, "helper_with_named_parameters": 4, "imputer_fit_on_test": 3,
+    "column_transformer_fit_on_dev": 4, "dataframe_columns_scaled_in_place_before_split": 4,
+    "fit_then_transform_before_split_through_a_tensor": 5, "fit_on_all_then_transform_a_part_after_the_split": 3,
+    "kfold_over_a_train_val_pool_refits_on_the_validation_fold": 6,
+}
+
+
+@pytest.mark.parametrize("case", DETECTED, ids=DETECTED.keys())
+def test_reports_each_shape(case):
+    assert codes(DETECTED[case]) == [(DETECTED_LINE[case], "TL003")]
+
+
+def test_messages_name_the_scaler_the_data_and_the_training_fit():
+    [finding] = findings("""\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        X_train = scaler.fit_transform(X_train)
+        X_test = scaler.fit_transform(X_test)
+        """)
+    assert "`scaler.fit_transform(X_test)`" in finding.message
+    assert "`X_train` (line 3)" in finding.message
+    [finding] = findings(DETECTED["dataframe_columns_scaled_in_place_before_split"])
+    assert "before `train_test_split` (line 5)" in finding.message and "`df[num_cols]`" in finding.message
+
+
+# -- fixes --------------------------------------------------------------------------------------------------
+def test_fix_turns_the_second_fit_transform_into_transform():
+    source = """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        X_train = scaler.fit_transform(X_train)
+        X_test = scaler.fit_transform(X_test)
+        """
+    assert fixed(source).splitlines()[3] == "X_test = scaler.transform(X_test)"
+
+
+def test_fix_removes_a_repeated_fit_and_unchains_fit_transform_calls():
+    source = """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        scaler.fit(X_train)
+        scaler.fit(X_val)
+        X_val_s = scaler.fit(X_val).transform(X_val)
+        """
+    assert fixed(source).splitlines()[2:] == ["scaler.fit(X_train)", "X_val_s = scaler.transform(X_val)"]
+
+
+def test_no_fix_that_would_leave_an_empty_block():
+    source = """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler().fit(X_train)
+        if refit:
+            scaler.fit(X_val)
+        """
+    [finding] = findings(source)
+    assert finding.fix is None
+
+
+def test_fix_is_unsafe_when_the_training_fit_runs_only_under_a_condition():
+    source = """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        if not resume:
+            X_train = scaler.fit_transform(X_train)
+        X_test = scaler.fit_transform(X_test)
+        """
+    [finding] = findings(source)
+    assert finding.fix.applicability == "unsafe"
+    assert fixed(source) == textwrap.dedent(source)
+    assert "X_test = scaler.transform(X_test)" in fixed(source, unsafe=True)
+
+
+def test_fix_fits_on_the_training_counterpart_when_unambiguous():
+    source = """\
+        from sklearn.model_selection import train_test_split
+        from sklearn.feature_selection import SelectKBest
+        from sklearn.preprocessing import StandardScaler
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y)
+        selector = SelectKBest(k=3).fit(X_te, y_te)
+        val_df = frames["val"]
+        train_df = frames["train"]
+        s = StandardScaler()
+        val_scaled = s.fit_transform(val_df[cols])
+        sel = SelectKBest(k=2)
+        X_te_sel = sel.fit_transform(X_te, y_te)
+        """
+    lines = fixed(source).splitlines()
+    assert lines[4] == "selector = SelectKBest(k=3).fit(X_tr, y_tr)"
+    assert lines[8] == "val_scaled = s.fit(train_df[cols]).transform(val_df[cols])"
+    assert lines[10] == "X_te_sel = sel.fit(X_tr, y_tr).transform(X_te)"
+
+
+def test_no_fix_when_the_counterpart_was_transformed_and_the_held_out_data_not():
+    """`X_train` already holds the scaled data: fitting on it would make the test transform a no-op."""
+    source = """\
+        from sklearn.preprocessing import StandardScaler
+        X_train, X_test = load()
+        X_train = StandardScaler().fit_transform(X_train)
+        X_test = StandardScaler().fit_transform(X_test)
+        """
+    [finding] = findings(source)
+    assert finding.fix is None
+
+
+def test_no_fix_when_the_counterpart_is_ambiguous():
+    source = """\
+        from sklearn.preprocessing import StandardScaler
+        X_train, X_tr = load_a(), load_b()
+        X_val = load_c()
+        StandardScaler().fit(X_val)
+        """
+    [finding] = findings(source)
+    assert finding.fix is None
+
+
+def test_no_fix_for_a_fit_before_the_split_whose_result_is_wrapped():
+    source = """\
+        import torch
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        X = torch.tensor(scaler.fit_transform(X))
+        X_train, X_test = train_test_split(X)
+        """
+    [finding] = findings(source)
+    assert finding.fix is None
+
+
+def test_fix_for_a_fit_before_the_split_fits_on_the_training_part_after_it_and_is_unsafe():
+    source = """\
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        X_scaled = scaler.fit_transform(X)
+        X_train, X_test, y_train, y_test = train_test_split(X_scaled, y)
+        """
+    [finding] = findings(source)
+    assert finding.fix.applicability == "unsafe"
+    assert fixed(source, unsafe=True).splitlines()[3:] == [
+        "X_scaled = X",
+        "X_train, X_test, y_train, y_test = train_test_split(X_scaled, y)",
+        "X_train = scaler.fit_transform(X_train)",
+        "X_test = scaler.transform(X_test)",
+    ]
+
+
+# -- silence on correct code -----------------------------------------------------------------------------------
+QUIET = {
+    # The canonical correct shape: fit on the training split, transform the others.
+    "fit_on_train_then_transform_test": """\
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
+        scaler = StandardScaler()
+        X_train = scaler.fit_transform(X_train)
+        X_test = scaler.transform(X_test)
+        """,
+    "fit_on_X_train_transform_X_valid": """\
+        from sklearn.preprocessing import MinMaxScaler
+        scaler = MinMaxScaler().fit(X_train)
+        X_valid = scaler.transform(X_valid)
+        X_test = scaler.transform(X_test)
+        """,
+    # Scalers inside a Pipeline are re-fit per fold by the model-selection helpers.
+    "pipeline_in_grid_search_and_cross_val_score": """\
+        from sklearn.model_selection import GridSearchCV, cross_val_score
+        from sklearn.pipeline import Pipeline, make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+        pipe = Pipeline([("scaler", StandardScaler()), ("clf", SVC())])
+        search = GridSearchCV(pipe, {"clf__C": [0.1, 1.0]}).fit(X, y)
+        scores = cross_val_score(make_pipeline(StandardScaler(), SVC()), X, y, cv=5)
+        best = search.best_estimator_.fit(X_train, y_train)
+        test_score = search.score(X_test, y_test)
+        """,
+    # Cross-validation: each fold's scaler is fit on that fold's training indices.
+    "kfold_fit_on_train_indices": """\
+        from sklearn.model_selection import KFold
+        from sklearn.preprocessing import StandardScaler
+        kf = KFold(n_splits=5)
+        for train_idx, val_idx in kf.split(X):
+            scaler = StandardScaler()
+            scaler.fit(X[train_idx])
+            X_tr, X_va = scaler.transform(X[train_idx]), scaler.transform(X[val_idx])
+        """,
+    # torchvision transforms, tokenizers and user classes have fit/transform methods too.
+    "non_sklearn_fit_and_transform": """\
+        import torchvision.transforms as T
+        from mylib import Normalizer
+        class StandardScaler:
+            def fit(self, x):
+                self.mean = x.mean(0)
+                return self
+        transform = T.Compose([T.ToTensor()])
+        img = transform(img_test)
+        norm = Normalizer()
+        norm.fit(X_val)
+        scaler = StandardScaler()
+        scaler.fit(X_test)
+        tokenizer.fit(test_texts)
+        val_ds.transform(X_val)
+        """,
+    # Plotting held-out embeddings: t-SNE has no transform, a lone PCA projects what it is shown.
+    "tsne_and_pca_to_plot_test_embeddings": """\
+        from sklearn.decomposition import PCA
+        from sklearn.manifold import TSNE
+        emb_2d = TSNE(n_components=2).fit_transform(test_embeddings)
+        pca_2d = PCA(n_components=2).fit_transform(test_embeddings)
+        """,
+    # A PCA reduces training features, another one only projects test embeddings for a plot.
+    "plot_pca_next_to_a_preprocessing_pca": """\
+        from sklearn.decomposition import PCA
+        reducer = PCA(n_components=32)
+        train_features = reducer.fit_transform(train_features)
+        points = PCA(n_components=2).fit_transform(test_embeddings)
+        """,
+    # Stateless transformers learn nothing from the values they are fit on.
+    "stateless_transformers": """\
+        from sklearn.preprocessing import Normalizer, PolynomialFeatures
+        X_test = Normalizer().fit_transform(X_test)
+        poly = PolynomialFeatures(2).fit(X_val)
+        """,
+    # Category encoders learn the set of labels; encoding all labels before the split is usual.
+    "label_encoder_on_all_labels_before_split": """\
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import LabelEncoder
+        y = LabelEncoder().fit_transform(df["label"])
+        X_train, X_test, y_train, y_test = train_test_split(X, y)
+        """,
+    # Names that say nothing are not guessed at; train+val together is the final-model fit.
+    "opaque_and_combined_names": """\
+        import numpy as np
+        from sklearn.preprocessing import StandardScaler
+        a, b = load()
+        scaler = StandardScaler()
+        scaler.fit(b)
+        scaler.fit(np.vstack([X_train, X_val]))
+        scaler.fit(X_trainval)
+        scaler.fit(train_val_df)
+        """,
+    # `val` for a value, `dev` for a device, a mask of valid (non-NaN) rows.
+    "bare_words_that_mean_something_else": """\
+        import torch
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        val = prices.reshape(-1, 1)
+        scaler.fit(val)
+        feats = torch.tensor(X_train).to(dev)
+        scaler.fit(feats)
+        scaler.fit(X[valid_mask])
+        """,
+    "words_that_contain_split_words": """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        scaler.fit(latest_readings)
+        scaler.fit(contest_scores)
+        scaler.fit(device_stats)
+        scaler.fit(df["test_score"])
+        """,
+    # Fit on everything first, but re-fit on the training split after splitting: the first fit is gone.
+    "full_fit_overwritten_by_a_training_fit_after_the_split": """\
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        scaler.fit(X)
+        X_train, X_test = train_test_split(X)
+        scaler.fit(X_train)
+        """,
+    "fit_and_split_in_exclusive_branches": """\
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        if args.predict:
+            scaler.fit(X)
+        else:
+            X_train, X_test = train_test_split(X)
+            scaler.fit(X_train)
+        """,
+    # The frame is scaled for a plot; the split is of its unscaled columns (reduced from a statistics notebook).
+    "scaled_copy_is_not_what_gets_split": """\
+        import pandas as pd
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        df_scaled = pd.DataFrame(scaler.fit_transform(weekly.select_dtypes(include="number")))
+        y = weekly[["points"]].values
+        X = weekly[feature_cols].values
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5)
+        """,
+    "split_first_then_fit_on_the_training_part": """\
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+        X_train, X_test = train_test_split(X)
+        scaler = StandardScaler()
+        X = scaler.fit_transform(X_train)
+        """,
+    # Hugging Face datasets have their own train_test_split method: not sklearn's, and not of the fitted data.
+    "datasets_train_test_split_method": """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        feats = scaler.fit_transform(feats)
+        split_dataset = dataset["train"].train_test_split(test_size=0.0005, seed=2357, shuffle=True)
+        """,
+    # Calibrating on the validation split is the correct practice (not a data scaler).
+    "calibration_on_validation_data": """\
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.isotonic import IsotonicRegression
+        iso = IsotonicRegression().fit(val_probs, y_val)
+        cal = CalibratedClassifierCV(clf, cv="prefit").fit(X_val, y_val)
+        """,
+    # A scaler loaded from training only transforms.
+    "loaded_scaler_transforms_test": """\
+        import joblib
+        scaler = joblib.load("scaler.pkl")
+        X_test = scaler.transform(X_test)
+        """,
+    "partial_fit_on_train_batches_transform_val_batches": """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        for xb in train_loader:
+            scaler.partial_fit(xb)
+        for xb in val_loader:
+            out = scaler.transform(xb)
+        """,
+    # Keras' own fit on validation data is not a data scaler (and history is not one either).
+    "keras_model_fit_returns_history": """\
+        import keras
+        from sklearn.preprocessing import StandardScaler
+        model = keras.Sequential([keras.layers.Dense(1)])
+        history = model.fit(X_train, y_train, validation_data=(X_val, y_val))
+        history.fit(X_val)
+        """,
+}
+
+
+@pytest.mark.parametrize("source", QUIET.values(), ids=QUIET.keys())
+def test_quiet_on_correct_code(source):
+    assert codes(source) == []

@@ -1,0 +1,195 @@
+"""Hyperparameter facts: where optimizers are built, with which learning rate, and what changes it later.
+
+An optimizer's learning rate is "scaled" when anything in the file may change it after construction:
+an LR scheduler or warmup built on it (`StepLR(optimizer, ...)`, `get_linear_schedule_with_warmup(opt, ...)`,
+a local `WarmupScheduler(optimizer)`), a helper handed the optimizer whose name says it adjusts the rate
+(`adjust_learning_rate(optimizer, epoch)`), a manual write (`for g in optimizer.param_groups: g["lr"] = lr`),
+or a trainer that schedules what it is given (`transformers.Trainer(..., optimizers=(opt, None))`).
+When the file does not say which optimizer a scheduler or a write belongs to, it may belong to any.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+import libcst as cst
+
+from . import knowledge as K
+from .names import dotted, last
+from .roles import OPTIMIZER, Roles
+from .structure import Branch, CallSite, FunctionInfo, Item, Loop, Stmt, Structure, With
+
+# A helper whose name says it schedules or changes the learning rate.
+_LR_HELPER = re.compile(r".*(sched|warmup|warm_up|anneal).*|(.*_)?(lr|learning_rate|learningrate)(_.*)?"
+                        r"|adjust_.*|.*_decay")
+_LR_KEYS = frozenset({"lr", "learning_rate", "initial_lr"})
+
+
+@dataclass(eq=False)
+class OptimizerBuild:
+    """One call of a known optimizer constructor."""
+
+    call: cst.Call
+    qualname: str
+    function: FunctionInfo | None  # where the call is written
+    lr: cst.BaseExpression | None  # the learning-rate argument as written; None: the constructor's default
+    per_group_lr: bool  # a parameter group sets its own "lr"
+
+
+@dataclass(eq=False)
+class LrControl:
+    """Something that may change an optimizer's learning rate after it is built."""
+
+    node: cst.CSTNode
+    how: str  # scheduler | helper | write | trainer
+    optimizers: tuple[cst.BaseExpression, ...]  # the optimizer arguments; empty: unknown (may be any)
+    function: FunctionInfo | None
+
+
+def walk_items(structure: Structure) -> Iterator[tuple[Item, FunctionInfo | None]]:
+    """Every IR item of the file (module body and every function), with the function it is written in."""
+    pending: list[tuple[list[Item], FunctionInfo | None]] = [(structure.body, None)]
+    pending.extend((function.body, function) for function in structure.all_functions)
+    while pending:
+        items, function = pending.pop()
+        for item in items:
+            yield item, function
+            if isinstance(item, Loop):
+                pending.append((item.body, function))
+                pending.append((item.orelse, function))
+            elif isinstance(item, Branch):
+                pending.extend((arm, function) for arm in item.arms)
+                pending.append((item.always, function))
+            elif isinstance(item, With):
+                pending.append((item.body, function))
+
+
+def item_calls(item: Item) -> list[CallSite]:
+    if isinstance(item, Stmt):
+        return item.calls
+    if isinstance(item, Loop):
+        return item.header_calls
+    if isinstance(item, Branch):
+        return item.test_calls
+    if isinstance(item, With):
+        return item.item_calls
+    return []
+
+
+def lr_argument(call: cst.Call, qualname: str) -> cst.BaseExpression | None:
+    """The learning-rate argument of an optimizer constructor call, by keyword or position."""
+    for prefix, (position, keywords) in K.OPTIMIZER_LR_ARGUMENT.items():
+        if qualname.startswith(prefix):
+            break
+    else:
+        return None
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value in keywords:
+            return arg.value
+    positional = [arg for arg in call.args if arg.keyword is None]
+    if any(arg.star for arg in positional[:position + 1]):
+        return None
+    return positional[position].value if len(positional) > position else None
+
+
+def _sets_group_lr(expr: cst.BaseExpression | None) -> bool:
+    """`[{"params": ..., "lr": 1e-4}, ...]` or `dict(params=..., lr=...)`: groups with their own rate."""
+    pending = [expr] if expr is not None else []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.Dict):
+            if any(isinstance(e, cst.DictElement) and isinstance(e.key, cst.SimpleString)
+                   and e.key.evaluated_value == "lr" for e in node.elements):
+                return True
+        elif isinstance(node, cst.Call) and dotted(node.func) == "dict":
+            if any(arg.keyword is not None and arg.keyword.value == "lr" for arg in node.args):
+                return True
+        elif isinstance(node, (cst.List, cst.Tuple)):
+            pending.extend(element.value for element in node.elements)
+    return False
+
+
+def optimizer_builds(structure: Structure) -> list[OptimizerBuild]:
+    builds = []
+    for item, function in walk_items(structure):
+        for site in item_calls(item):
+            qualname = structure.imports.qualify(site.call.func)
+            if qualname is None or (qualname not in K.TORCH_OPTIMIZERS and qualname not in K.KERAS_OPTIMIZERS):
+                continue
+            params = next((arg.value for arg in site.call.args if arg.keyword is None), None)
+            params_kw = next((arg.value for arg in site.call.args
+                              if arg.keyword is not None and arg.keyword.value == "params"), None)
+            builds.append(OptimizerBuild(site.call, qualname, function, lr_argument(site.call, qualname),
+                                         _sets_group_lr(params_kw or params)))
+    return builds
+
+
+def _is_lr_write(target: cst.BaseExpression) -> bool:
+    if isinstance(target, cst.Subscript) and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
+        index = target.slice[0].slice.value
+        return isinstance(index, cst.SimpleString) and index.evaluated_value in _LR_KEYS
+    if isinstance(target, cst.Attribute):
+        return target.attr.value in ("lr", "learning_rate") and "optim" in (dotted(target.value) or "").lower()
+    return False
+
+
+def lr_controls(structure: Structure, roles: Roles) -> list[LrControl]:
+    controls = []
+    for item, function in walk_items(structure):
+        if isinstance(item, Stmt):
+            targets: list[cst.BaseExpression] = []
+            if isinstance(item.node, cst.Assign):
+                targets = [t.target for t in item.node.targets]
+            elif isinstance(item.node, (cst.AugAssign, cst.AnnAssign)):
+                targets = [item.node.target]
+            if any(_is_lr_write(t) for t in targets):
+                controls.append(LrControl(item.node, "write", (), function))
+        for site in item_calls(item):
+            control = _control_call(site, structure, roles, function)
+            if control is not None:
+                controls.append(control)
+    return controls
+
+
+def _control_call(site: CallSite, structure: Structure, roles: Roles,
+                  function: FunctionInfo | None) -> LrControl | None:
+    call = site.call
+    qualname = structure.imports.qualify(call.func)
+    name = last(site.func_key).lower() if site.func_key else None
+    if qualname is not None and qualname.startswith(K.LR_SCHEDULING_OWNERS):
+        return LrControl(call, "trainer", (), function)  # we cannot tell which optimizer it gets: any
+    if qualname is not None and qualname.startswith(K.LR_SCHEDULER_PREFIXES):
+        how = "scheduler"
+    elif name is not None and qualname is None and _LR_HELPER.fullmatch(name):
+        how = "helper"  # a local (or unresolved) scheduler class or lr helper
+    elif (site.method in ("assign", "set_value") and call.args
+          and (site.receiver or dotted(call.args[0].value) or "").endswith((".lr", ".learning_rate"))):
+        return LrControl(call, "write", (), function)  # Keras: optimizer.learning_rate.assign(x)
+    else:
+        return None
+    optimizers = []
+    for arg in call.args:
+        key = dotted(arg.value)
+        if key is None:
+            continue
+        if arg.keyword is not None and arg.keyword.value in ("optimizer", "optim", "opt"):
+            optimizers.append(arg.value)
+        elif roles.is_kind(key, function, OPTIMIZER):
+            optimizers.append(arg.value)
+    if how == "helper" and not optimizers:
+        return None  # `get_lr(step)`: computes a rate, hands it to nothing we know
+    return LrControl(call, how, tuple(optimizers), function)
+
+
+def controls_optimizer(control: LrControl, build: OptimizerBuild, roles: Roles) -> bool:
+    """May `control` change the learning rate of the optimizer `build` makes? Unsure means yes."""
+    if not control.optimizers:
+        return True
+    for expr in control.optimizers:
+        if expr is build.call:
+            return True
+        role = roles.of(dotted(expr), control.function)
+        if role is None or role.kind != OPTIMIZER or role.call is None or role.call is build.call:
+            return True
+    return False

@@ -1,0 +1,365 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from ..analysis import Event, ScriptModel
+from ..analysis import knowledge as K
+from ..analysis.events import DATA_FIT, base_key
+from ..analysis.names import dotted, last
+from ..analysis.roles import DATA_SCALER
+from ..analysis.splits import EVAL, TRAIN, DataSplits, Keys, Reads, SplitCall, assigned_pairs, exclusive
+from ..fixes import SAFE, UNSAFE, Fix, InsertAfter, Remove, Replace, statement
+from .base import FIX_SAFE, Rule, Violation
+from .common import contains, enclosing_block, lone_statement, source_text
+
+_FITS = frozenset({"fit", "fit_transform", "partial_fit"})
+
+
+class ScalerFitOnEvalData(Rule):
+    """
+    ## What it does
+    Checks for scikit-learn scalers and other fitted transformers (`StandardScaler`, `MinMaxScaler`,
+    `RobustScaler`, `QuantileTransformer`, `PCA`, `SimpleImputer`, `TfidfVectorizer`, ...) that are fit on
+    validation or test data: `scaler.fit(X_val)`, `scaler.fit_transform(X_test)` after fitting on
+    `X_train`, `StandardScaler().fit_transform(val_df[cols])`, and a fit on the whole data set before
+    `train_test_split` divides it.
+
+    Which data is held out is read from `train_test_split` targets, from subscripts such as
+    `data["test"]`, `df[df.split == "val"]` or `X[val_idx]`, and from names (`X_val`, `test_df`,
+    `y_dev`); names that say nothing (`a, b = load()`) are not guessed at. Fitting on training data and
+    transforming the rest, scalers inside a `Pipeline` given to `cross_val_score` / `GridSearchCV`, and
+    per-fold fits (`scaler.fit(X[train_idx])`) are correct and not reported.
+
+    ## Why is this bad?
+    A fitted scaler learns statistics (mean and scale, min and max, quantiles, components). Fit on the
+    validation or test split, it normalizes that split with its *own* statistics instead of the ones the
+    model was trained with: the inputs the model sees at evaluation are shifted and rescaled, and the
+    held-out data has leaked into preprocessing. Fit on the full data set before the split, the
+    training features carry the test set's statistics. No error is raised; the validation or test
+    metrics are simply not what the model would score on new data.
+
+    ## Example
+    ```python
+    import torch
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = torch.randn(100, 4).numpy(), torch.randn(100).numpy()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
+    scaler = StandardScaler()
+    X_train = scaler.fit_transform(X_train)
+    X_test = scaler.fit_transform(X_test)
+    model = torch.nn.Linear(4, 1)
+    pred = model(torch.tensor(X_test, dtype=torch.float32))
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = torch.randn(100, 4).numpy(), torch.randn(100).numpy()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
+    scaler = StandardScaler()
+    X_train = scaler.fit_transform(X_train)
+    X_test = scaler.transform(X_test)
+    model = torch.nn.Linear(4, 1)
+    pred = model(torch.tensor(X_test, dtype=torch.float32))
+    ```
+
+    ## Fix safety
+    When the same scaler was already fit on the training split, the fix keeps that fit:
+    `fit_transform(X_test)` becomes `transform(X_test)` and a repeated `fit(X_val)` is removed. When it
+    was not, the fit moves to the training split that mirrors the held-out one (`fit(X_val)` becomes
+    `fit(X_train)`, `fit_transform(X_val)` becomes `fit(X_train).transform(X_val)`), if that split is
+    unambiguous: the sibling of a `train_test_split` or the only name with the split word swapped,
+    holding data at the same stage of preprocessing. These fixes are safe. They are unsafe when the
+    earlier training fit runs only under a condition, or when the two splits were reassigned several
+    times. A fit on all the data before `train_test_split` is fixed (unsafely) by fitting on the
+    training part after the split and transforming the held-out part; the scaled full data set is no
+    longer available afterwards.
+    """
+
+    code = "TL003"
+    name = "scaler-fit-on-eval-data"
+    summary = "Data scaler fit on validation/test data, or on all data before the split"
+    fix = FIX_SAFE
+    frameworks = ("pytorch",)
+
+    def check(self, model: ScriptModel, options):
+        fits = [e for e in model.of_kind(DATA_FIT) if _learns_from_data(e) and e.detail.get("data") is not None]
+        if not any(e.detail["method"] in _FITS for e in fits):
+            return
+        splits = model.splits
+        split_of = {id(e): splits.of(e.detail["data"], e.context.function, e.context.loops) for e in fits}
+        transforms: dict = {}  # scaler -> statement -> its transform() calls there
+        for e in fits:
+            if e.detail["method"] == "transform" and e.subject is not None and e.stmt is not None:
+                transforms.setdefault(e.subject, {}).setdefault(id(e.stmt), []).append(e)
+        for event in fits:
+            if event.detail["method"] not in _FITS:
+                continue
+            if split_of[id(event)] == EVAL:
+                if event.role.qualname.startswith(K.EXPLORATORY_PREFIXES) and \
+                        not _paired(splits, event, fits, split_of):
+                    continue  # PCA(2).fit_transform(test_features) for a plot
+                yield _fit_on_eval(model, splits, event, _prior_train_fit(event, fits, split_of))
+            elif last(event.role.qualname) not in K.CATEGORY_ENCODERS:
+                found = _split_after(splits, event, transforms)
+                if found is not None and not any(
+                        e.subject == event.subject and e.index > event.index and e.detail["method"] in _FITS
+                        and split_of[id(e)] == TRAIN for e in fits if event.subject is not None):
+                    yield _fit_before_split(model, splits, event, *found)
+
+
+def _learns_from_data(event: Event) -> bool:
+    """A scikit-learn transformer whose fit learns statistics of the data (not its shape)."""
+    role = event.role
+    if role is None or role.kind != DATA_SCALER or not role.qualname or not role.qualname.startswith("sklearn."):
+        return False
+    name = last(role.qualname)
+    return (name[:1].isupper() or name == "make_column_transformer") and name not in K.STATELESS_TRANSFORMERS \
+        and not role.qualname.startswith(K.VISUALIZATION_PREFIXES)
+
+
+def _paired(splits: DataSplits, event: Event, fits: list[Event], split_of: dict) -> bool:
+    """Is this transformer also fit or applied on training data, or one like it fit on the training split
+    that mirrors this held-out data (`pca_tr.fit(X_train)` ... `pca_te.fit(X_test)`)?"""
+    key = base_key(event.detail["data"])
+    mirrors = splits.counterparts(key, event.context.function) if key else []
+    return any(split_of[id(e)] == TRAIN and (
+        (e.subject is not None and e.subject == event.subject) or
+        (e.detail["method"] in _FITS and e.role.qualname == event.role.qualname
+         and base_key(e.detail["data"]) in mirrors)) for e in fits)
+
+
+def _prior_train_fit(event: Event, fits: list[Event], split_of: dict) -> Event | None:
+    if event.subject is None:
+        return None
+    earlier = [e for e in fits if e.subject == event.subject and e.index < event.index
+               and e.detail["method"] in _FITS and split_of[id(e)] == TRAIN]
+    return earlier[-1] if earlier else None
+
+
+# -- messages ---------------------------------------------------------------------------------------
+def _code(model: ScriptModel, node: cst.CSTNode) -> str:
+    return source_text(model, node, 40)
+
+
+def _receiver(model: ScriptModel, event: Event) -> str:
+    return event.spelled or _code(model, event.site.call.func.value)
+
+
+def _call_text(model: ScriptModel, event: Event) -> str:
+    call = event.site.call
+    rest = ", ..." if len(call.args) > 1 else ""
+    return f"{_receiver(model, event)}.{event.detail['method']}({_code(model, event.detail['data'])}{rest})"
+
+
+def _fit_on_eval(model: ScriptModel, splits: DataSplits, event: Event, prior: Event | None) -> Violation:
+    data = _code(model, event.detail["data"])
+    if prior is not None:
+        message = (f"`{_call_text(model, event)}` re-fits `{_receiver(model, event)}` on held-out data `{data}` "
+                   f"after it was fit on `{_code(model, prior.detail['data'])}` (line {model.line(prior.node)}): "
+                   f"`{data}` is transformed with its own statistics instead of the training data's")
+        fix = _keep_training_fit(model, event, prior)
+    else:
+        message = (f"`{_call_text(model, event)}` fits `{_receiver(model, event)}` on held-out data `{data}`: "
+                   f"it learns the held-out split's statistics instead of the training split's (data leakage)")
+        fix = _fit_on_counterpart(model, splits, event)
+    return Violation(event.site.call, message, fix)
+
+
+def _fit_before_split(model: ScriptModel, splits: DataSplits, event: Event, split: SplitCall,
+                      direct: str | None) -> Violation:
+    data = _code(model, event.detail["data"])
+    message = (f"`{_call_text(model, event)}` fits `{_receiver(model, event)}` on `{data}` before "
+               f"`train_test_split` (line {model.line(split.call)}) splits it: the held-out part's statistics "
+               f"leak into what it learns; fit it on the training part after the split")
+    return Violation(event.site.call, message, _refit_after_split(model, splits, event, split, direct))
+
+
+# -- the fit on all data before train_test_split ------------------------------------------------------
+def _split_after(splits: DataSplits, event: Event, transforms: dict) -> tuple[SplitCall, str | None] | None:
+    """The first `train_test_split` after the fit, in the same scope, that splits data made from the fitted
+    data, when the scaler's statistics reach the split: the split data was scaled by it before the split,
+    or a part is transformed by it after. With the key passed to the split when that key holds the fit's
+    own result."""
+    stmt = event.stmt
+    key = base_key(event.detail["data"])
+    if stmt is None or key is None or not splits.calls:
+        return None
+    flow = splits.flow(event.context.function)
+    start = flow.order.get(id(stmt))
+    if start is None or start >= flow.last_split:
+        return None
+    own_path = splits.path(stmt)
+    results = {k for k, v in assigned_pairs(stmt) if contains(v, event.site.call)}
+    derived, scaled = Keys({key} | results), Keys(results)
+    mine = transforms.get(event.subject, {}) if event.subject is not None else {}
+    pending: list[tuple[SplitCall, Keys]] = []  # splits of unscaled data: are the parts scaled later?
+    for index in range(start + 1, len(flow.statements)):
+        if index > flow.last_split and not pending:
+            break
+        later, path = flow.statements[index]
+        if exclusive(own_path, path):
+            continue
+        for transform in mine.get(id(later), []):
+            data = transform.detail.get("data")
+            for call, parts in pending:
+                if data is not None and parts.read_by(Reads(data)):
+                    return call, None  # `scaler.fit(X); X_tr, X_te = split(X); scaler.transform(X_te)`
+        for call, arrays in flow.calls.get(id(later), []):
+            if any(derived.read_by(a) for a in arrays):
+                if any(scaled.read_by(a) for a in arrays):
+                    direct = next((dotted(a) for a in call.arrays if dotted(a) in results), None)
+                    return call, direct
+                pending.append((call, Keys(t for t in call.targets or [] if t is not None)))
+        for target, reads, keeps in flow.assigned[index]:
+            if id(later) in mine or scaled.read_by(reads):
+                scaled.add(target)
+            elif not keeps:
+                scaled.discard(target)  # `X = load_other()`: no longer the scaled data
+            if derived.read_by(reads):
+                derived.add(target)
+            elif not keeps:
+                derived.discard(target)
+    return None
+
+
+def _refit_after_split(model: ScriptModel, splits: DataSplits, event: Event, split: SplitCall,
+                       direct: str | None) -> Fix | None:
+    """`X = s.fit_transform(X); a, b = train_test_split(X)` -> split first, `a = s.fit_transform(a)`,
+    `b = s.transform(b)`."""
+    stmt, call, scaler = event.stmt, event.site.call, event.spelled
+    if direct is None or scaler is None or event.detail["method"] != "fit_transform" or len(call.args) != 1 \
+            or split.stmt.line is None or dotted(event.detail["data"]) is None \
+            or not isinstance(stmt.node, cst.Assign) or stmt.node.value is not call:
+        return None
+    parts = split.parts([dotted(a) for a in split.arrays].index(direct))
+    if parts is None or None in parts:
+        return None
+    statements = [s for s, _ in splits.statements(event.context.function)]
+    between = statements[statements.index(stmt) + 1:statements.index(split.stmt)]
+    if any(e.subject == event.subject and e.stmt in between for e in model.of_kind(DATA_FIT)):
+        return None  # the scaler is used before the split: it must stay fitted there
+    train, held_out = parts
+    if direct == dotted(event.detail["data"]):
+        if not _removable(model, stmt):
+            return None
+        edits = [Remove(stmt.line)]
+    else:
+        edits = [Replace(call, event.detail["data"])]
+    edits += [InsertAfter(split.stmt.line, statement(f"{train} = {scaler}.fit_transform({train})")),
+              InsertAfter(split.stmt.line, statement(f"{held_out} = {scaler}.transform({held_out})"))]
+    return Fix(f"Fit `{scaler}` on `{train}` after the split and transform `{held_out}` with it", edits, UNSAFE)
+
+
+# -- the fit on held-out data ---------------------------------------------------------------------------
+def _keep_training_fit(model: ScriptModel, event: Event, prior: Event) -> Fix | None:
+    """The scaler already learned the training statistics: transform with them instead of re-fitting."""
+    call = event.site.call
+    guards = prior.context.guards
+    certain = event.context.guards[:len(guards)] == guards  # the training fit ran whenever this does
+    applicability = SAFE if certain else UNSAFE
+    name = _receiver(model, event)
+    if event.detail["method"] == "fit_transform":
+        return Fix(f"Use `{name}.transform(...)`: keep the statistics fit on the training data",
+                   [Replace(call.func.attr, cst.Name("transform"))], applicability)
+    stmt = event.stmt
+    if stmt is not None and isinstance(stmt.node, cst.Expr) and stmt.node.value is call:
+        if not _removable(model, stmt):
+            return None
+        return Fix(f"Remove the re-fit of `{name}` on held-out data", [Remove(stmt.line)], applicability)
+    if dotted(call.func.value) is None:
+        return None
+    return Fix(f"Keep `{name}` fit on the training data", [Replace(call, call.func.value)], applicability)
+
+
+def _removable(model: ScriptModel, stmt) -> bool:
+    """Can the statement's line go without leaving its block empty?"""
+    if not lone_statement(stmt.line):
+        return False
+    block = enclosing_block(model.module, stmt.line)
+    return block is not None and len(block) > 1
+
+
+def _fit_on_counterpart(model: ScriptModel, splits: DataSplits, event: Event) -> Fix | None:
+    """`fit(X_val)` -> `fit(X_train)` when the training split that mirrors the held-out one is unambiguous."""
+    call, function = event.site.call, event.context.function
+    swaps: list[tuple[cst.BaseExpression, str, str]] = []
+    safe = True
+    for arg in call.args:
+        if arg.keyword is not None or arg.star or splits.of(arg.value, function, event.context.loops) != EVAL:
+            continue
+        key = base_key(arg.value)
+        node = _node_of(arg.value, key)
+        counterparts = splits.counterparts(key, function) if key else []
+        if node is None or len(counterparts) != 1:
+            return None
+        stage = _same_stage(model, splits, event, key, counterparts[0])
+        if stage is None:
+            return None
+        safe = safe and stage
+        swaps.append((node, key, counterparts[0]))
+    if not swaps:
+        return None
+    applicability = SAFE if safe else UNSAFE
+    names = ", ".join(f"`{c}`" for _, _, c in swaps)
+    if event.detail["method"] == "fit_transform":
+        if any(arg.keyword is not None or arg.star for arg in call.args):
+            return None
+        # `s.fit_transform(X_val, y_val)` -> `s.fit(X_train, y_train).transform(X_val)`
+        fit_args = [arg.with_changes(value=_swapped(arg.value, swaps)) for arg in call.args]
+        fitted = cst.Call(cst.Attribute(call.func.value, cst.Name("fit")), fit_args)
+        replacement = call.with_changes(func=cst.Attribute(fitted, cst.Name("transform")),
+                                        args=[call.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+        return Fix(f"Fit on {names} and only transform the held-out data", [Replace(call, replacement)],
+                   applicability)
+    return Fix(f"Fit on {names} instead", [Replace(node, cst.parse_expression(c)) for node, _, c in swaps],
+               applicability)
+
+
+class _Swap(cst.CSTTransformer):
+    def __init__(self, swaps) -> None:
+        super().__init__()
+        self.table = {id(node): cst.parse_expression(counterpart) for node, _, counterpart in swaps}
+
+    def on_leave(self, original_node, updated_node):
+        return self.table.get(id(original_node), updated_node)
+
+
+def _swapped(value: cst.BaseExpression, swaps) -> cst.BaseExpression:
+    """`value` with each held-out name replaced by its training counterpart."""
+    return value.visit(_Swap(swaps))
+
+
+def _node_of(expr: cst.BaseExpression, key: str | None) -> cst.BaseExpression | None:
+    """The Name/Attribute node spelling `key` at the root of `expr` (`val_df` in `val_df[cols].values`)."""
+    while expr is not None and key is not None:
+        if dotted(expr) == key:
+            return expr
+        if isinstance(expr, (cst.Subscript, cst.Attribute)):
+            expr = expr.value
+        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
+            expr = expr.func.value
+        else:
+            return None
+    return None
+
+
+def _same_stage(model: ScriptModel, splits: DataSplits, event: Event, key: str, counterpart: str) -> bool | None:
+    """Do the held-out key and its training counterpart hold data at the same stage of preprocessing when
+    the fit runs? True: provably (unpacked together, or each assigned once); False: plausibly (assigned
+    equally often); None: no (one was transformed more often than the other)."""
+    function = event.context.function
+    line = model.line(event.site.call)
+    values = [v for v in splits.roles.assigned_values(key, function) or [] if model.line(v) < line]
+    others = [v for v in splits.roles.assigned_values(counterpart, function) or [] if model.line(v) < line]
+    if len(values) != len(others):
+        return None
+    if len(values) <= 1:
+        return True
+    last_value, last_other = values[-1], others[-1]
+    return last_value is last_other and splits.unpacked(key, last_value) is not None or False

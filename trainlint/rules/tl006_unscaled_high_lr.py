@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from ..analysis import ScriptModel
+from ..analysis import knowledge as K
+from ..analysis.hyperparams import OptimizerBuild, controls_optimizer
+from ..analysis.names import last
+from ..fixes import UNSAFE, Fix, Replace
+from .base import FIX_UNSAFE, Rule, Violation
+
+
+class UnscaledHighLr(Rule):
+    """
+    ## What it does
+    Checks for optimizers built with a learning rate far above what is safe for them when nothing in
+    the file scales it down: no LR scheduler or warmup is attached to that optimizer, no helper such as
+    `adjust_learning_rate(optimizer, epoch)` is handed it, and no `param_group["lr"]` is ever rewritten.
+
+    The value is resolved through literals, module constants, arithmetic, `argparse` defaults
+    (`lr=args.lr`) and config dicts (`config["lr"]`). By default the limit is 10x the framework's
+    default learning rate for the adaptive optimizers, and 1.0 for plain SGD:
+
+    | optimizer | default lr | reported at lr >= |
+    |---|---|---|
+    | `Adam`, `AdamW`, `RAdam`, `SparseAdam` | 0.001 | 0.01 |
+    | `Adamax`, `NAdam` | 0.002 | 0.02 |
+    | `RMSprop`, `Adagrad`, `Adafactor` | 0.01 | 0.1 |
+    | `Adadelta` | 1.0 | 10 |
+    | `SGD` | 0.001 | 1.0 |
+    | `ASGD` | 0.01 | 1.0 |
+
+    `Rprop` and `LBFGS` adapt or search their own step size and are not checked. Parameter groups
+    that set their own `"lr"` are not checked either.
+
+    ## Why is this bad?
+    Adaptive optimizers normalise each update, so every weight moves by about `lr` per step whatever the
+    gradient's size: at 10x the default the first steps already overshoot, and without warmup or decay
+    nothing brings the rate back down. The loss rises or turns into `nan` a few steps into training, and
+    no error is raised.
+
+    ## Example
+    ```python
+    import torch
+
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    for x, y in [(torch.randn(8, 4), torch.randn(8, 1))] * 3:
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for x, y in [(torch.randn(8, 4), torch.randn(8, 1))] * 3:
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+    ```
+    A high peak rate is fine when a scheduler brings it in gently, e.g.
+    `torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=n)`, or
+    `LinearLR(optimizer, start_factor=0.01, total_iters=warmup)` chained with a decay.
+
+    ## Options
+    `thresholds`: the limit per optimizer, by class name (`Adam`) or qualified name
+    (`torch.optim.Adam`); it replaces the default above for that optimizer.
+
+    ```toml
+    [tool.trainlint.unscaled-high-lr]
+    thresholds = { Adam = 0.05, SGD = 2.0 }
+    ```
+
+    ## Fix safety
+    The fix sets the learning rate back to the framework's default (`0.001` for Adam), editing the one
+    literal the value comes from: the argument itself, the module constant, or the `argparse` default.
+    It is offered only when the value is written as such a literal (not computed), and it is unsafe: it
+    changes a hyperparameter, and the default may train more slowly than a tuned rate with a scheduler.
+    Adding a warmup was not chosen as the fix: warmup alone does not help once the rate reaches its peak.
+    """
+
+    code = "TL006"
+    name = "unscaled-high-lr"
+    summary = "Learning rate far above the optimizer's safe range, with no scheduler or warmup"
+    fix = FIX_UNSAFE
+    options = {"thresholds": {}}
+
+    def check(self, model: ScriptModel, options):
+        thresholds = options.get("thresholds") or {}
+        edited: set[int] = set()
+        for build in model.optimizer_builds:
+            limit = _limit(build.qualname, thresholds)
+            if limit is None or build.lr is None or build.per_group_lr:
+                continue
+            value = model.values.number(build.lr, build.function)
+            if value is None or value < limit:
+                continue
+            if any(controls_optimizer(control, build, model.roles) for control in model.lr_controls):
+                continue
+            literal = model.values.literal(build.lr, build.function)
+            fix = None
+            if literal is not None and id(literal) not in edited:
+                edited.add(id(literal))
+                fix = _fix(build, literal)
+            yield Violation(build.lr, _message(model, build, value, literal), fix)
+
+
+def _limit(qualname: str, thresholds: dict) -> float | None:
+    if qualname not in K.UNSCALED_LR_LIMITS and qualname not in K.TORCH_OPTIMIZERS:
+        return None  # frameworks whose schedules we do not model yet
+    for key in (qualname, last(qualname)):
+        if key in thresholds:
+            return float(thresholds[key])
+    return K.UNSCALED_LR_LIMITS.get(qualname)
+
+
+def _default_lr(qualname: str) -> float | None:
+    return K.TORCH_OPTIMIZERS.get(qualname, K.KERAS_OPTIMIZERS.get(qualname))
+
+
+def _message(model: ScriptModel, build: OptimizerBuild, value: float, literal) -> str:
+    constructor = model.module.code_for_node(build.call.func)
+    source = f"lr={model.module.code_for_node(build.lr)}"
+    if literal is not build.lr:
+        where = f", set on line {model.line(literal)}" if literal is not None else ""
+        source += f" (= {value:g}{where})"
+    default = _default_lr(build.qualname)
+    scale = f", {value / default:.0f}x its default of {default:g}" if default else ""
+    return (f"`{constructor}` runs at {source}{scale}, and no LR scheduler, warmup or decay ever lowers it: "
+            f"steps this large tend to make the loss stall, rise or turn nan")
+
+
+def _fix(build: OptimizerBuild, literal) -> Fix | None:
+    default = _default_lr(build.qualname)
+    if default is None:
+        return None
+    text = repr(float(default))
+    if isinstance(literal, cst.SimpleString):
+        replacement = cst.SimpleString(f"{literal.prefix}{literal.quote}{text}{literal.quote}")
+    else:
+        replacement = cst.Float(text)
+    return Fix(f"Use {last(build.qualname)}'s default learning rate {text}", [Replace(literal, replacement)], UNSAFE)

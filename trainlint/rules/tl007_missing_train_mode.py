@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from ..analysis import ScriptModel
+from ..analysis.events import Event
+from ..analysis.modes import EvalReach
+from ..analysis.roles import OPTIMIZER
+from ..fixes import Fix, InsertBefore, statement
+from .base import FIX_SAFE, Rule, Violation
+from .common import parameters_owners
+
+
+class MissingTrainMode(Rule):
+    """
+    ## What it does
+    Checks for training steps that can run while the model is still in eval mode: `model.eval()` (or
+    `model.train(False)`) is called inside the epoch loop, directly or through a helper such as
+    `validate()`, or before the loop for a baseline evaluation, and on some path no `model.train()` runs
+    before the model's next training step.
+
+    Not reported: `model.train()` at the top of each epoch or inside the training helper, helpers that
+    restore the previous mode (`model.train(was_training)`), `eval()` after the last training step, and
+    `eval()` on another object (an EMA copy, a frozen feature extractor the optimizer does not train).
+
+    ## Why is this bad?
+    `eval()` switches dropout off and makes batch norm use (and stop updating) its running statistics.
+    Training in that mode silently removes the regularisation and freezes the normalisation statistics
+    from the second epoch on (or from the first evaluation on): the model overfits or trains worse, and
+    nothing raises an error.
+
+    ## Example
+    ```python
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def validate():
+        model.eval()
+        with torch.no_grad():
+            return model(torch.randn(8, 4)).mean()
+
+    model.train()
+    for epoch in range(3):
+        for x, y in [(torch.randn(8, 4), torch.randn(8, 1))] * 4:
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+        validate()
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def validate():
+        model.eval()
+        with torch.no_grad():
+            return model(torch.randn(8, 4)).mean()
+
+    for epoch in range(3):
+        model.train()
+        for x, y in [(torch.randn(8, 4), torch.randn(8, 1))] * 4:
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+        validate()
+    ```
+
+    ## Fix safety
+    The fix inserts `model.train()` at the start of the training phase: right before the statement of
+    the loop that runs the training steps (the batch loop, or the call of the training helper). It is
+    safe: `train()` only sets the mode the training steps were written for.
+    """
+
+    code = "TL007"
+    name = "missing-train-mode"
+    summary = "Training steps can run while the model is still in eval mode"
+    fix = FIX_SAFE
+
+    def check(self, model: ScriptModel, options):
+        anchors: set[tuple[str, int]] = set()
+        for reach in model.modes.eval_reaches(_owners):
+            anchor, spelled = _anchor(model, reach)
+            if anchor is not None:
+                if (reach.model, id(anchor)) in anchors:
+                    continue  # one insertion serves every eval() that reaches the same training phase
+                anchors.add((reach.model, id(anchor)))
+            yield Violation(reach.eval.node, _message(model, reach, spelled), _fix(anchor, spelled))
+
+
+def _owners(step: Event) -> list[str] | None:
+    """Keys whose parameters the stepped optimizer holds; [] when it holds plain tensors (an image being
+    optimised, an adversarial perturbation); None when unknown."""
+    role = step.role
+    if role is None or role.kind != OPTIMIZER or role.call is None:
+        return None
+    params = next((a.value for a in role.call.args if a.keyword is None or a.keyword.value == "params"), None)
+    if params is None:
+        return None
+    owners = parameters_owners(params)
+    if owners:
+        return owners
+    if isinstance(params, (cst.List, cst.Tuple)) and params.elements and all(
+            isinstance(e.value, (cst.Name, cst.Attribute)) or _is_requires_grad_call(e.value) for e in params.elements):
+        return []
+    return None
+
+
+def _is_requires_grad_call(node: cst.BaseExpression) -> bool:
+    return (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "requires_grad_")
+
+
+def _message(model: ScriptModel, reach: EvalReach, spelled: str | None) -> str:
+    ev, step = reach.eval, reach.step
+    name = spelled or ev.spelled
+    where = f"`{model.module.code_for_node(ev.node)}` (line {model.line(ev.node)}"
+    if ev.context.function is not None and ev.context.function is not reach.loop.function:
+        where += f", in `{ev.context.function.name}()`"
+    where += ")"
+    step_text = f"`{model.module.code_for_node(step.node)}` (line {model.line(step.node)})"
+    if reach.around:
+        when = f"the training steps of the next iteration of the loop on line {model.line(reach.loop.node)}"
+    else:
+        when = f"the training loop on line {model.line(reach.loop.node)}"
+    return (f"{where} leaves `{name}` in eval mode for {when}: no `{name}.train()` runs before {step_text} "
+            f"on every path, so dropout is off and batch norm freezes its running statistics while training")
+
+
+def _contains(model: ScriptModel, outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
+    a, b = model.positions[outer], model.positions[inner]
+    return ((a.start.line, a.start.column) <= (b.start.line, b.start.column)
+            and (b.end.line, b.end.column) <= (a.end.line, a.end.column))
+
+
+def _anchor(model: ScriptModel, reach: EvalReach) -> tuple[cst.BaseStatement | None, str | None]:
+    """The statement of the loop's body that starts the training phase, and the model's name there."""
+    body = reach.loop.node.body
+    if not isinstance(body, cst.IndentedBlock):
+        return None, None
+    chain = reach.first.context.call_chain
+    candidates = [*chain, reach.first.node]
+    for depth, node in enumerate(candidates):
+        anchor = next((stmt for stmt in body.body if _contains(model, stmt, node)), None)
+        if anchor is None:
+            continue
+        if not reach.around and _reached_inside(model, reach.eval, anchor):
+            return None, None  # the eval() itself runs in this statement: no single place to insert
+        return anchor, model.modes.name_in(reach.model, reach.loop.function, chain[:depth])
+    return None, None
+
+
+def _reached_inside(model: ScriptModel, event: Event, anchor: cst.CSTNode) -> bool:
+    return any(_contains(model, anchor, node) for node in [*event.context.call_chain, event.node])
+
+
+def _fix(anchor: cst.BaseStatement | None, spelled: str | None) -> Fix | None:
+    if anchor is None or spelled is None:
+        return None
+    return Fix(f"Call `{spelled}.train()` at the start of the training phase",
+               [InsertBefore(anchor, statement(f"{spelled}.train()"))])
