@@ -7,12 +7,14 @@ skips (no torch/keras/sklearn/...) cost trainlint almost nothing and would flatt
 are only counted; the timings are for the files trainlint actually analyses. Single process, so the
 figures are per core. For each analysed file both the floor and trainlint's whole per-file work
 (`engine.check_file`: read, parse, model, rules, noqa, positions) are timed, interleaved, and the best of
-`--repeat` runs is kept.
+`--repeat` runs is kept. `--edits` adds the fixes' text edits, which only `--output-format json/sarif`
+compute.
 """
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import gc
 import io
 import pstats
@@ -52,14 +54,16 @@ def _timed(function, *args) -> float:
     return time.perf_counter() - start
 
 
-def measure(files: list[tuple[Path, str]], settings: Settings, repeat: int) -> tuple[float, float, list]:
+def measure(files: list[tuple[Path, str]], settings: Settings, repeat: int,
+            edits: bool = False) -> tuple[float, float, list]:
     """(floor seconds, trainlint seconds, per-file rows) — per file the best of `repeat` runs."""
     rows = []
+    lint_file = functools.partial(check_file, fix_edits=edits)
     for path, text in files:
         floor = lint = float("inf")
         for _ in range(repeat):
             floor = min(floor, _timed(cst.parse_module, text))
-            lint = min(lint, _timed(check_file, path, settings))
+            lint = min(lint, _timed(lint_file, path, settings))
         rows.append((path, text.count("\n") + 1, floor, lint))
     return sum(r[2] for r in rows), sum(r[3] for r in rows), rows
 
@@ -89,11 +93,11 @@ def phases(files: list[tuple[Path, str]], settings: Settings) -> dict[str, float
     return totals
 
 
-def profile(files: list[tuple[Path, str]], settings: Settings, top: int) -> str:
+def profile(files: list[tuple[Path, str]], settings: Settings, top: int, edits: bool = False) -> str:
     profiler = cProfile.Profile()
     profiler.enable()
     for path, _text in files:
-        check_file(path, settings)
+        check_file(path, settings, fix_edits=edits)
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
@@ -110,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of trainlint's pass")
     parser.add_argument("--top", type=int, default=25, help="rows of the profile to print")
     parser.add_argument("--slowest", type=int, default=5, help="list the N files with the worst ratio")
+    parser.add_argument("--edits", action="store_true",
+                        help="also compute each fix's text edit, as --output-format json/sarif do")
     args = parser.parse_args(argv)
     for directory in args.directories:
         if not directory.is_dir():
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         return 0
     gc.collect()
-    floor, lint, rows = measure(files, settings, max(1, args.repeat))
+    floor, lint, rows = measure(files, settings, max(1, args.repeat), args.edits)
     lines = sum(r[1] for r in rows)
     print(f"  analysed: {len(files)} files, {lines} lines")
     print(f"  floor (libcst.parse_module): {floor:8.2f} s  {len(files) / floor:8.1f} files/s  {lines / floor:9.0f} lines/s")
@@ -140,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, seconds in totals.items():
             print(f"    {name:<12} {seconds:8.2f} s  {seconds / floor:5.2f}x")
     if args.profile:
-        print(profile(files, settings, args.top))
+        print(profile(files, settings, args.top, args.edits))
     return 0
 
 

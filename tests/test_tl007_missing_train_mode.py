@@ -62,6 +62,8 @@ def test_fix_uses_the_name_the_loop_uses():
         import torch
         def evaluate(net):
             net.eval()
+            with torch.no_grad():
+                return net(val_x)
         def main():
             model = torch.nn.Linear(4, 1)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -170,6 +172,47 @@ DETECTED = {
                 optimizer.step()
             print(f"epoch {epoch}: val loss {validate():.3f}")
         """,
+    "model_of_an_imported_class_known_by_its_parameters": """\
+        import torch
+        from models import Translator
+        def train(model, loader, optim):
+            for src, tgt in loader:
+                logits = model(src, tgt)
+                optim.zero_grad()
+                loss_fn(logits, tgt).backward()
+                optim.step()
+        def validate(model, loader):
+            model.eval()
+            with torch.no_grad():
+                for src, tgt in loader:
+                    model(src, tgt)
+        def main(opts):
+            model = Translator(opts).to(opts.device)
+            optim = torch.optim.Adam(model.parameters(), lr=1e-4)
+            for epoch in range(opts.epochs):
+                train(model, train_dl, optim)
+                validate(model, valid_dl)
+        """,  # pytorch/examples language_translation, with train()'s model.train() removed
+    "imported_model_class_wrapped_in_ddp": """\
+        import torch
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        from model import GPT
+        model = GPT(config)
+        if ddp:
+            model = DDP(model, device_ids=[rank])
+        optimizer = model.configure_optimizers(weight_decay, learning_rate)
+        @torch.no_grad()
+        def estimate_loss():
+            model.eval()
+            return [model(X, Y) for _ in range(10)]
+        while True:
+            if iter_num % eval_interval == 0:
+                losses = estimate_loss()
+            logits, loss = model(X, Y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        """,  # nanoGPT train.py with estimate_loss()'s model.train() removed
     "eval_every_n_steps_in_a_while_loop": """\
         import torch
         model = torch.nn.Linear(4, 1)
@@ -458,6 +501,35 @@ QUIET = {
             with torch.no_grad():
                 model(test_x)
         """,  # pytorch/examples mnist_hogwild (called from another file)
+    "eval_written_into_the_training_path_to_freeze_batch_norm": """\
+        import torch
+        def train_epoch(model, loader, optimizer, freeze_bn):
+            model.train()
+            if freeze_bn:
+                model.eval()  # fine-tuning: keep the pretrained batch-norm statistics
+            for x in loader:
+                optimizer.zero_grad()
+                model(x).sum().backward()
+                optimizer.step()
+        model = torch.nn.Linear(4, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for epoch in range(3):
+            train_epoch(model, loader, optimizer, freeze_bn=True)
+        """,
+    "train_restored_through_a_chained_to": """\
+        import torch
+        transformer = TransformerNet().to(device)
+        optimizer = torch.optim.Adam(transformer.parameters(), 1e-3)
+        for e in range(2):
+            for batch_id, (x, _) in enumerate(train_loader):
+                optimizer.zero_grad()
+                transformer(x).sum().backward()
+                optimizer.step()
+                if (batch_id + 1) % checkpoint_interval == 0:
+                    transformer.eval().cpu()
+                    torch.save(transformer.state_dict(), path)
+                    transformer.to(device).train()
+        """,  # pytorch/examples fast_neural_style
     "an_unrelated_model_is_evaluated": """\
         import torch
         encoder = torch.nn.Linear(4, 4)

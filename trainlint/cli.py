@@ -17,6 +17,11 @@ from .output import FORMATS, Report, write_report
 from .rules import ALL_RULES, RULES_BY_CODE, RULES_BY_NAME
 
 
+# The formats that print each fix's text edit; the others only say whether a finding is fixable, and
+# computing the edits (a partial re-generation of the code per finding) is skipped for them.
+FORMATS_WITH_FIX_EDITS = ("json", "sarif")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # bad usage exits 2, as argparse does, with our prefix
         self.print_usage(sys.stderr)
@@ -115,7 +120,8 @@ def _check(args) -> int:
     report = Report(args.output_format, statistics=args.statistics, quiet=args.quiet, fix=args.fix,
                     unsafe_fixes=args.unsafe_fixes, diff=args.diff)
     # Start the workers before the progress bar starts its thread: never fork a threaded process.
-    stream = check_files(files, fix=args.fix, unsafe=args.unsafe_fixes, diff=args.diff)
+    stream = check_files(files, fix=args.fix, unsafe=args.unsafe_fixes, diff=args.diff,
+                         fix_edits=args.output_format in FORMATS_WITH_FIX_EDITS)
     with report.progress(len(files)) as advance:
         for result in stream:
             results.append(result)

@@ -60,7 +60,11 @@ class SourceFile:
                              f"({text[error.start:error.end]!r})") from None
         if self.bom:
             data = b"\xef\xbb\xbf" + data
-        if decode_source(data)[0] != text:
+        try:
+            same = decode_source(data)[0] == text
+        except ReadError as error:
+            raise ValueError(f"the fixed file would not be readable: {error.message}") from None
+        if not same:
             raise ValueError(f"the fixed text would not read back the same in {self.encoding}")
         return data
 

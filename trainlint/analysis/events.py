@@ -19,6 +19,7 @@ from .names import dotted, last
 from .roles import (ACCELERATOR, DATA_SCALER, GRAD_SCALER, INSTANCE, MODEL, OPTIMIZER, OTHER, SCHEDULER,
                     Role, Roles)
 from .structure import Branch, CallSite, FunctionInfo, Item, Loop, Stmt, Structure, With
+from .roles import _MODE_METHODS as _RETURNS_SELF  # nn.Module methods that return the module
 
 BACKWARD = "backward"
 ZERO_GRAD = "zero_grad"
@@ -114,6 +115,14 @@ def _running_update(key: str, value: cst.BaseExpression) -> cst.BaseExpression |
     if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract))):
         return None
     return next((o.node for o in occurrences(value) if o.key == key and o.mode == LIVE), None)
+
+
+def _module_receiver(expr: cst.BaseExpression) -> str | None:
+    """`model` for `model.to(device)` / `model.cuda().float()`: nn.Module methods that return the module."""
+    while (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)
+           and expr.func.attr.value in _RETURNS_SELF):
+        expr = expr.func.value
+    return dotted(expr) if not isinstance(expr, cst.Call) else None
 
 
 def base_key(expr: cst.BaseExpression | None) -> str | None:
@@ -328,6 +337,8 @@ class EventBuilder:
         if method == "unscale_" and first is not None:
             self.emit(UNSCALE, dotted(first), site=site, stmt=stmt, context=context, frame=frame, scaler=receiver)
             return
+        if method in ("train", "eval") and receiver is None:
+            receiver = _module_receiver(site.call.func.value)  # `model.to(device).train()`
         if method in ("train", "eval") and receiver is not None and receiver != "self":
             role = self.role(receiver, frame)
             if role is None or role.kind == MODEL:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterator
-
 import libcst as cst
 
 from . import knowledge as K
 from .names import dotted, last
 from .roles import OPTIMIZER, Roles
-from .structure import Branch, CallSite, FunctionInfo, Item, Loop, Stmt, Structure, With
+from .structure import CallSite, FunctionInfo, Stmt, Structure, item_calls, walk_items
 
 # A helper whose name says it schedules or changes the learning rate.
 _LR_HELPER = re.compile(r".*(sched|warmup|warm_up|anneal).*|(.*_)?(lr|learning_rate|learningrate)(_.*)?"
@@ -45,36 +43,6 @@ class LrControl:
     how: str  # scheduler | helper | write | trainer
     optimizers: tuple[cst.BaseExpression, ...]  # the optimizer arguments; empty: unknown (may be any)
     function: FunctionInfo | None
-
-
-def walk_items(structure: Structure) -> Iterator[tuple[Item, FunctionInfo | None]]:
-    """Every IR item of the file (module body and every function), with the function it is written in."""
-    pending: list[tuple[list[Item], FunctionInfo | None]] = [(structure.body, None)]
-    pending.extend((function.body, function) for function in structure.all_functions)
-    while pending:
-        items, function = pending.pop()
-        for item in items:
-            yield item, function
-            if isinstance(item, Loop):
-                pending.append((item.body, function))
-                pending.append((item.orelse, function))
-            elif isinstance(item, Branch):
-                pending.extend((arm, function) for arm in item.arms)
-                pending.append((item.always, function))
-            elif isinstance(item, With):
-                pending.append((item.body, function))
-
-
-def item_calls(item: Item) -> list[CallSite]:
-    if isinstance(item, Stmt):
-        return item.calls
-    if isinstance(item, Loop):
-        return item.header_calls
-    if isinstance(item, Branch):
-        return item.test_calls
-    if isinstance(item, With):
-        return item.item_calls
-    return []
 
 
 def lr_argument(call: cst.Call, qualname: str) -> cst.BaseExpression | None:

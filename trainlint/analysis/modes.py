@@ -15,6 +15,8 @@ model.train()` covers a step under another `if phase == "train":`, and an eval()
 test never reaches it in the same pass. An eval() in an arm that ends with `return`, `break`, `raise` or
 `sys.exit()` does not go on to what follows; other `break`/`continue`/`return` are not modelled. Events
 of different entry points (the module body, each function nothing in the file calls) never share a path.
+An eval() written before the training step in the training path itself, with no forward of the model
+between them (`if freeze_bn: model.eval()`), is taken as meant: it reaches nothing.
 """
 from __future__ import annotations
 
@@ -24,10 +26,9 @@ from typing import Callable
 import libcst as cst
 
 from .events import FORWARD, OPT_STEP, TRAIN_MODE, Event, LoopFrame
-from .hyperparams import item_calls, walk_items
 from .names import dotted
 from .order import exclusive
-from .structure import Branch, FunctionInfo, Structure
+from .structure import Branch, FunctionInfo, Structure, item_calls, walk_items
 
 _CODE = cst.Module([])
 _UNKNOWN = FunctionInfo("<unknown>", None, [], {}, [], None, None, [])  # an entry we could not place
@@ -87,9 +88,8 @@ class Modes:
             first = self.trains(step, model, training, owners(step))
             if first is None:
                 continue
-            if ev.index < first.index and set(ev.context.loops) <= set(first.context.loops) and not any(
-                    ev.index < f.index < first.index for f in uses):
-                continue  # eval() written into the training path with nothing evaluated: meant (frozen BN)
+            if self.meant(ev, first, uses):
+                continue
             reach = self.reach(ev, step, first, restores)
             if reach is not None:
                 return [reach]
@@ -108,6 +108,17 @@ class Modes:
         if owners:
             return step
         return None
+
+    @staticmethod
+    def meant(ev: Event, first: Event, uses: list[Event]) -> bool:
+        """Is the eval() written into the training path itself (in the function that trains, or one that
+        calls it, before the training) with no use of the model between: training in eval mode on purpose
+        (`if freeze_bn: model.eval()`)? An eval() inside a helper the training does not run in (`validate()`,
+        `estimate_loss()`) is an evaluation, even when we cannot see its forward."""
+        chain_e, chain_f = ev.context.call_chain, first.context.call_chain
+        return (ev.index < first.index and set(ev.context.loops) <= set(first.context.loops)
+                and len(chain_e) <= len(chain_f) and all(a is b for a, b in zip(chain_e, chain_f))
+                and not any(ev.index < f.index < first.index for f in uses))
 
     def reach(self, ev: Event, step: Event, first: Event, restores: list[Event]) -> EvalReach | None:
         # A train() that runs before `first` in every pass that goes on to the step: the step's own guards

@@ -13,7 +13,7 @@ import libcst as cst
 
 from . import knowledge as K
 from .names import dotted, last
-from .structure import ClassInfo, FunctionInfo, Structure
+from .structure import ClassInfo, FunctionInfo, Structure, item_calls, walk_items
 
 OPTIMIZER = "optimizer"
 SCHEDULER = "scheduler"
@@ -63,6 +63,7 @@ class Roles:
         self.structure = structure
         self.imports = structure.imports
         self._cache: dict[tuple[str, int], Role | None] = {}
+        self._parameter_owners: set[str] | None = None
 
     # -- public questions -------------------------------------------------------------------------
     def of(self, key: str | None, function: FunctionInfo | None, _depth: int = 0) -> Role | None:
@@ -73,8 +74,18 @@ class Roles:
             return self._cache[cache_key]
         self._cache[cache_key] = None  # cycles resolve to unknown
         role = self._resolve(key, function, _depth)
+        if role is not None and role.kind == INSTANCE and key in self.parameter_owners():
+            role = Role(MODEL, role.qualname, "usage", role.call, role.local_class)  # `Translator(...)`
         self._cache[cache_key] = role
         return role
+
+    def parameter_owners(self) -> set[str]:
+        """Keys whose `.parameters()` / `.named_parameters()` the file calls: only modules have those."""
+        if self._parameter_owners is None:
+            self._parameter_owners = {site.receiver for item, _ in walk_items(self.structure)
+                                      for site in item_calls(item)
+                                      if site.method in ("parameters", "named_parameters") and site.receiver}
+        return self._parameter_owners
 
     def is_kind(self, key: str | None, function: FunctionInfo | None, kind: str) -> bool:
         role = self.of(key, function)
@@ -134,6 +145,8 @@ class Roles:
             kinds = {r.kind for r in known}
             if len(kinds) == 1 and kinds != {INSTANCE}:
                 return known[0]
+            if kinds == {INSTANCE, MODEL}:  # `model = GPT(cfg)` then `model = DDP(model)`: wrapped as a model
+                return next(r for r in known if r.kind == MODEL)
             if kinds - {INSTANCE}:
                 return Role(OTHER, evidence="constructor")  # assigned different kinds of things: say nothing
             if INSTANCE in kinds and len(known) == len(roles):

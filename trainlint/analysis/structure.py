@@ -418,5 +418,37 @@ class _Builder:
                 self.argparse_types[dest] = type_name
 
 
+def walk_items(structure: Structure):
+    """Every IR item of the file (module body and every function body, nested blocks included), each with
+    the function it is written in (None: the module)."""
+    pending: list[tuple[list[Item], FunctionInfo | None]] = [(structure.body, None)]
+    pending.extend((function.body, function) for function in structure.all_functions)
+    while pending:
+        items, function = pending.pop()
+        for item in items:
+            yield item, function
+            if isinstance(item, Loop):
+                pending.append((item.body, function))
+                pending.append((item.orelse, function))
+            elif isinstance(item, Branch):
+                pending.extend((arm, function) for arm in item.arms)
+                pending.append((item.always, function))
+            elif isinstance(item, With):
+                pending.append((item.body, function))
+
+
+def item_calls(item: Item) -> list[CallSite]:
+    """The calls an item makes itself (a statement's, a loop header's, a branch test's, a with's items)."""
+    if isinstance(item, Stmt):
+        return item.calls
+    if isinstance(item, Loop):
+        return item.header_calls
+    if isinstance(item, Branch):
+        return item.test_calls
+    if isinstance(item, With):
+        return item.item_calls
+    return []
+
+
 def build_structure(module: cst.Module) -> Structure:
     return _Builder(module).build()

@@ -20,8 +20,10 @@ class MissingTrainMode(Rule):
     before the model's next training step.
 
     Not reported: `model.train()` at the top of each epoch or inside the training helper, helpers that
-    restore the previous mode (`model.train(was_training)`), `eval()` after the last training step, and
-    `eval()` on another object (an EMA copy, a frozen feature extractor the optimizer does not train).
+    restore the previous mode (`model.train(was_training)`), `eval()` after the last training step,
+    `eval()` on another object (an EMA copy, a frozen feature extractor the optimizer does not train),
+    and an `eval()` written into the training path itself with no evaluation between it and the
+    training step (`if freeze_bn: model.eval()`: training in eval mode on purpose).
 
     ## Why is this bad?
     `eval()` switches dropout off and makes batch norm use (and stop updating) its running statistics.
