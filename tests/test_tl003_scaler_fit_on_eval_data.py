@@ -571,3 +571,155 @@ QUIET = {
 @pytest.mark.parametrize("source", QUIET.values(), ids=QUIET.keys())
 def test_quiet_on_correct_code(source):
     assert codes(source) == []
+
+
+# -- Keras preprocessing layers: adapt() is their fit -------------------------------------------------------
+KERAS_DETECTED = {
+    "normalization_adapted_on_x_val": ("""\
+        import keras
+        (x_train, y_train), (x_val, y_val) = keras.datasets.boston_housing.load_data()
+        normalizer = keras.layers.Normalization(axis=-1)
+        normalizer.adapt(x_val)
+        """, 4),
+    "tf_keras_text_vectorization_adapted_on_the_test_dataset": ("""\
+        import tensorflow as tf
+        test_ds = tf.keras.utils.text_dataset_from_directory("aclImdb/test", batch_size=32)
+        vectorize_layer = tf.keras.layers.TextVectorization(max_tokens=20000)
+        vectorize_layer.adapt(test_ds.map(lambda x, y: x))
+        """, 4),
+    "keras_core_string_lookup_adapted_on_the_validation_subset": ("""\
+        import keras_core as keras
+        from keras_core.layers import StringLookup
+        val_ds = keras.utils.image_dataset_from_directory("data", validation_split=0.2, subset="validation", seed=1)
+        lookup = StringLookup()
+        lookup.adapt(val_ds.map(lambda x, y: y))
+        """, 5),
+    "discretization_imported_from_layers_adapted_on_test_features": ("""\
+        from keras import layers
+        bins = layers.Discretization(num_bins=8)
+        bins.adapt(test_features["age"])
+        """, 3),
+    "normalization_adapted_again_on_the_test_data_before_evaluation": ("""\
+        import keras
+        norm = keras.layers.Normalization()
+        norm.adapt(x_train)
+        model = keras.Sequential([norm, keras.layers.Dense(1)])
+        model.fit(x_train, y_train, epochs=5)
+        norm.adapt(x_test)
+        model.evaluate(x_test, y_test)
+        """, 6),
+    "experimental_preprocessing_normalization_from_tensorflow_keras": ("""\
+        from tensorflow.keras.layers.experimental import preprocessing
+        normalizer = preprocessing.Normalization()
+        normalizer.adapt(np.array(test_features))
+        """, 3),
+}
+
+
+@pytest.mark.parametrize("case", KERAS_DETECTED, ids=KERAS_DETECTED.keys())
+def test_reports_each_keras_adapt_shape(case):
+    source, line = KERAS_DETECTED[case]
+    assert codes(source) == [(line, "TL003")]
+
+
+def test_keras_message_says_what_the_layer_learns():
+    [finding] = findings(KERAS_DETECTED["normalization_adapted_on_x_val"][0])
+    assert finding.message.startswith("`normalizer.adapt(x_val)` adapts `normalizer` on held-out data `x_val`")
+    assert "mean and variance" in finding.message
+    [finding] = findings(KERAS_DETECTED["tf_keras_text_vectorization_adapted_on_the_test_dataset"][0])
+    assert "vocabulary" in finding.message
+
+
+def test_keras_fix_adapts_on_the_training_split_from_load_data():
+    """`(x_train, y_train), (x_val, y_val) = load_data()` binds the training counterpart by nested unpacking."""
+    source = KERAS_DETECTED["normalization_adapted_on_x_val"][0]
+    assert fixed(source).splitlines()[3] == "normalizer.adapt(x_train)"
+
+
+def test_keras_fix_swaps_the_dataset_inside_the_map_call():
+    source = """\
+        import tensorflow as tf
+        train_ds = tf.keras.utils.text_dataset_from_directory("aclImdb/train", batch_size=32)
+        test_ds = tf.keras.utils.text_dataset_from_directory("aclImdb/test", batch_size=32)
+        vectorize_layer = tf.keras.layers.TextVectorization(max_tokens=20000)
+        vectorize_layer.adapt(test_ds.map(lambda x, y: x))
+        """
+    assert fixed(source).splitlines()[4] == "vectorize_layer.adapt(train_ds.map(lambda x, y: x))"
+
+
+def test_keras_fix_removes_the_re_adapt_on_test_data():
+    source = KERAS_DETECTED["normalization_adapted_again_on_the_test_data_before_evaluation"][0]
+    assert "norm.adapt(x_test)" not in fixed(source)
+    assert "norm.adapt(x_train)" in fixed(source)
+
+
+KERAS_QUIET = {
+    # The keras.io idiom: adapt on the training images (through a Sequential's first layer, or directly).
+    "adapt_on_training_data": """\
+        import keras
+        from keras import layers
+        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar100.load_data()
+        data_augmentation = keras.Sequential([layers.Normalization(), layers.Resizing(72, 72)])
+        data_augmentation.layers[0].adapt(x_train)
+        normalizer = layers.Normalization()
+        normalizer.adapt(x_train)
+        model = keras.Sequential([normalizer, layers.Dense(1)])
+        history = model.fit(x_train, y_train, validation_data=(x_test, y_test))
+        model.evaluate(x_test, y_test)
+        preds = model.predict(x_test)
+        """,
+    "text_vectorization_adapted_on_text_only_training_dataset": """\
+        import keras
+        from keras.layers import TextVectorization
+        raw_train_ds = keras.utils.text_dataset_from_directory("aclImdb/train", subset="training",
+                                                               validation_split=0.2, seed=1337)
+        vectorize_layer = TextVectorization(max_tokens=20000, output_sequence_length=500)
+        text_ds = raw_train_ds.map(lambda x, y: x)
+        vectorize_layer.adapt(text_ds)
+        """,
+    # Text with no split at all (a language model's whole corpus) and a FeatureSpace adapted on training rows.
+    "whole_corpus_and_feature_space_on_training_rows": """\
+        import keras
+        from keras.layers import TextVectorization
+        from keras.utils import FeatureSpace
+        vectorize_layer = TextVectorization(max_tokens=20000)
+        vectorize_layer.adapt(text_ds)
+        feature_space = FeatureSpace(features={"age": FeatureSpace.float_normalized()})
+        train_ds_with_no_labels = train_ds.map(lambda x, _: x)
+        feature_space.adapt(train_ds_with_no_labels)
+        """,
+    # Training and validation data together is a deliberate choice, not a held-out fit.
+    "adapt_on_train_and_validation_together": """\
+        import numpy as np
+        from keras import layers
+        norm = layers.Normalization()
+        norm.adapt(np.concatenate([x_train, x_val]))
+        """,
+    # Objects with an adapt() method that are not Keras preprocessing layers (domain adaptation, a user's class).
+    "adapt_methods_of_other_objects": """\
+        import keras
+        class Adapter:
+            def adapt(self, data):
+                self.stats = data.mean()
+        adapter = Adapter()
+        adapter.adapt(x_val)
+        domain_model.adapt(test_loader)
+        model = keras.Sequential([keras.layers.Dense(1)])
+        model.adapt(x_test)
+        """,
+    # A Keras model's fit / evaluate / predict on the splits: the model trains on them, nothing is adapted.
+    "keras_model_fit_evaluate_predict_on_named_splits": """\
+        import keras
+        model = keras.Sequential([keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        history = model.fit(x_val, y_val, epochs=1)
+        model.evaluate(x_test, y_test)
+        model.predict(x_test)
+        scores = history.history["loss"]
+        """,
+}
+
+
+@pytest.mark.parametrize("source", KERAS_QUIET.values(), ids=KERAS_QUIET.keys())
+def test_quiet_on_correct_keras_code(source):
+    assert codes(source) == []

@@ -374,17 +374,6 @@ QUIET = {
             torch.nn.utils.clip_grad_norm_(actor.parameters(), 0.5)
             actor_opt.step()
         """,
-    # Keras / TensorFlow custom loop: tf.clip_by_* is not torch clipping
-    "tensorflow_clip_by_global_norm": """\
-        import tensorflow as tf
-        optimizer = tf.keras.optimizers.Adam()
-        for x, y in dataset:
-            with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            grads, _ = tf.clip_by_global_norm(grads, 1.0)
-        """,
     "torch_clip_in_a_tensorflow_loop_without_optimizer_step": """\
         import torch
         for x in loader:
@@ -411,4 +400,249 @@ QUIET = {
 
 @pytest.mark.parametrize("source", QUIET.values(), ids=QUIET.keys())
 def test_quiet_on_correct_code(source):
+    assert codes(source) == []
+
+
+# -- Keras / TensorFlow custom steps: tf.clip_by_* after apply_gradients() ---------------------------
+def test_tensorflow_clip_by_global_norm_after_apply_gradients_is_reported_and_moved():
+    """Formerly a quiet case (tf.clip_by_* was out of scope): the clipped list is never applied."""
+    source = """\
+        import tensorflow as tf
+        optimizer = tf.keras.optimizers.Adam()
+        for x, y in dataset:
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        """
+    [finding] = findings(source)
+    assert (finding.location.row, finding.location.column) == (8, 16)
+    assert finding.message == ("`tf.clip_by_global_norm()` (line 8) clips `grads` after "
+                               "`optimizer.apply_gradients(...)` (line 7) has applied it: the update is not "
+                               "clipped, so the clipping has no effect")
+    assert fixed(source).splitlines()[5:8] == [
+        "    grads = tape.gradient(loss, model.trainable_variables)",
+        "    grads, _ = tf.clip_by_global_norm(grads, 1.0)",
+        "    optimizer.apply_gradients(zip(grads, model.trainable_variables))",
+    ]
+
+
+KERAS_DETECTED = {
+    # A helper step (e.g. under @tf.function) clipping each gradient in a comprehension.
+    "clip_by_norm_comprehension_in_a_tf_function": ("""\
+        import tensorflow as tf
+        @tf.function
+        def train_step(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            gradients = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            gradients = [tf.clip_by_norm(g, 5.0) for g in gradients]
+            return loss
+        """, 8),
+    # "Customizing what happens in fit()": a train_step override; the pairs are clipped after the apply.
+    "clip_by_value_on_pairs_in_a_train_step_override": ("""\
+        import keras
+        import tensorflow as tf
+        class CustomModel(keras.Model):
+            def train_step(self, data):
+                x, y = data
+                with tf.GradientTape() as tape:
+                    loss = self.compute_loss(y=y, y_pred=self(x, training=True))
+                grads_and_vars = list(zip(tape.gradient(loss, self.trainable_variables), self.trainable_variables))
+                self.optimizer.apply_gradients(grads_and_vars)
+                grads_and_vars = [(tf.clip_by_value(g, -1.0, 1.0), v) for g, v in grads_and_vars]
+                return {"loss": loss}
+        """, 10),
+    "clipped_list_bound_to_a_new_name_and_logged": ("""\
+        import tensorflow as tf
+        for x, y in dataset:
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            clipped, gnorm = tf.clip_by_global_norm(grads, 1.0)
+            tf.summary.scalar("grad_norm", gnorm)
+        """, 7),
+    "clip_result_thrown_away": ("""\
+        import tensorflow as tf
+        from tensorflow import clip_by_global_norm
+        for x, y in dataset:
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            clip_by_global_norm(grads, 1.0)
+        """, 8),
+    "global_norm_clip_indexed_after_apply_under_a_settled_flag": ("""\
+        import tensorflow as tf
+        for x, y in dataset:
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            if args.clip_grad:
+                grads = tf.clip_by_global_norm(grads, args.clip_grad)[0]
+        """, 8),
+}
+
+
+@pytest.mark.parametrize("case", KERAS_DETECTED, ids=KERAS_DETECTED.keys())
+def test_reports_each_tensorflow_shape(case):
+    source, line = KERAS_DETECTED[case]
+    assert codes(source) == [(line, "TL005")]
+
+
+def test_tensorflow_fix_applies_the_clipped_list_when_it_has_another_name():
+    """Only moving `clipped, gnorm = ...` above the apply would still apply the raw `grads`."""
+    lines = fixed(KERAS_DETECTED["clipped_list_bound_to_a_new_name_and_logged"][0]).splitlines()
+    assert lines[4:8] == [
+        "    grads = tape.gradient(loss, model.trainable_variables)",
+        "    clipped, gnorm = tf.clip_by_global_norm(grads, 1.0)",
+        "    opt.apply_gradients(zip(clipped, model.trainable_variables))",
+        '    tf.summary.scalar("grad_norm", gnorm)',
+    ]
+
+
+def test_tensorflow_fix_keeps_a_thrown_away_clip_result():
+    lines = fixed(KERAS_DETECTED["clip_result_thrown_away"][0]).splitlines()
+    assert lines[6:8] == ["    grads, _ = clip_by_global_norm(grads, 1.0)",
+                          "    opt.apply_gradients(zip(grads, model.trainable_variables))"]
+
+
+def test_tensorflow_fix_moves_the_comprehension_and_the_pairs():
+    lines = fixed(KERAS_DETECTED["clip_by_norm_comprehension_in_a_tf_function"][0]).splitlines()
+    assert lines[6:8] == ["    gradients = [tf.clip_by_norm(g, 5.0) for g in gradients]",
+                          "    optimizer.apply_gradients(zip(gradients, model.trainable_variables))"]
+    lines = fixed(KERAS_DETECTED["clip_by_value_on_pairs_in_a_train_step_override"][0]).splitlines()
+    assert lines[8:10] == [
+        "        grads_and_vars = [(tf.clip_by_value(g, -1.0, 1.0), v) for g, v in grads_and_vars]",
+        "        self.optimizer.apply_gradients(grads_and_vars)"]
+
+
+def test_no_tensorflow_fix_for_a_clip_under_an_if_the_apply_is_not_in():
+    [finding] = findings(KERAS_DETECTED["global_norm_clip_indexed_after_apply_under_a_settled_flag"][0])
+    assert finding.fix is None
+
+
+def test_no_tensorflow_fix_when_the_gradients_are_read_in_between():
+    """Moving the clip would change what the histogram logs."""
+    [finding] = findings("""\
+        import tensorflow as tf
+        for x, y in dataset:
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            hist = [tf.summary.histogram("g", g) for g in grads]
+            grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        """)
+    assert finding.fix is None
+
+
+KERAS_QUIET = {
+    # keras.io "writing a training loop from scratch": clip between tape.gradient and apply_gradients.
+    "clip_between_tape_gradient_and_apply": """\
+        import tensorflow as tf
+        for x, y in dataset:
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            grads, _ = tf.clip_by_global_norm(grads, 1.0)
+            grads = [tf.clip_by_value(g, -5.0, 5.0) for g in grads]
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        """,
+    "clip_inside_the_apply_gradients_argument": """\
+        import tensorflow as tf
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip([tf.clip_by_norm(g, 1.0) for g in grads], model.trainable_variables))
+        optimizer.apply_gradients(zip(tf.clip_by_global_norm(grads, 1.0)[0], model.trainable_variables))
+        """,
+    # The optimizer clips itself; a leftover clip after the apply changes nothing that matters.
+    "optimizer_with_clipnorm_or_global_clipnorm": """\
+        import keras
+        import tensorflow as tf
+        optimizer = keras.optimizers.Adam(learning_rate=1e-3, global_clipnorm=1.0)
+        for x, y in dataset:
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        """,
+    "compiled_optimizer_with_clipnorm_and_a_train_step_override": """\
+        import keras
+        import tensorflow as tf
+        class M(keras.Model):
+            def train_step(self, data):
+                with tf.GradientTape() as tape:
+                    loss = self.compute_loss(y=data[1], y_pred=self(data[0]))
+                grads = tape.gradient(loss, self.trainable_variables)
+                self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+                grads = [tf.clip_by_norm(g, 1.0) for g in grads]
+                return {"loss": loss}
+        model = M()
+        model.compile(optimizer=keras.optimizers.SGD(clipnorm=1.0), loss="mse")
+        """,
+    # Only the norm is wanted (for logging): the clipped list is thrown away on purpose.
+    "global_norm_measured_after_apply": """\
+        import numpy as np
+        import tensorflow as tf
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        _, grad_norm = tf.clip_by_global_norm(grads, 1.0)
+        norm = tf.clip_by_global_norm(grads, 1.0)[1]
+        clipped, total = tf.clip_by_global_norm(grads, np.inf)
+        """,
+    # keras.io ddpm / simsiam: clip_by_value on images after the step is not gradient clipping.
+    "clip_by_value_on_data_after_apply": """\
+        import tensorflow as tf
+        grads = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights))
+        images = tf.clip_by_value(images * 127.5 + 127.5, 0.0, 255.0)
+        x_recon = [tf.clip_by_value(x, -1.0, 1.0) for x in samples]
+        """,
+    # A GAN: the discriminator's update is applied, then the generator's gradients are clipped and applied.
+    "gan_generator_clipped_before_its_own_apply": """\
+        import tensorflow as tf
+        d_grads = d_tape.gradient(d_loss, disc.trainable_variables)
+        d_opt.apply_gradients(zip(d_grads, disc.trainable_variables))
+        g_grads = g_tape.gradient(g_loss, gen.trainable_variables)
+        g_grads, _ = tf.clip_by_global_norm(g_grads, 1.0)
+        g_opt.apply_gradients(zip(g_grads, gen.trainable_variables))
+        """,
+    # New gradients are computed between the apply and the clip (the clip belongs to the next update).
+    "clip_of_gradients_computed_after_the_apply": """\
+        import tensorflow as tf
+        for x, y in dataset:
+            if grads is not None:
+                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        """,
+    "apply_and_clip_in_exclusive_branches": """\
+        import tensorflow as tf
+        grads = tape.gradient(loss, model.trainable_variables)
+        if warmup:
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        else:
+            grads, _ = tf.clip_by_global_norm(grads, 1.0)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        """,
+    # The same list clipped after one apply and applied again (a second optimizer) later in the pass.
+    "clipped_list_applied_by_a_later_apply": """\
+        import tensorflow as tf
+        grads = tape.gradient(loss, shared_variables)
+        warm_opt.apply_gradients(zip(grads, shared_variables))
+        grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        main_opt.apply_gradients(zip(grads, shared_variables))
+        """,
+}
+
+
+@pytest.mark.parametrize("source", KERAS_QUIET.values(), ids=KERAS_QUIET.keys())
+def test_quiet_on_correct_tensorflow_code(source):
     assert codes(source) == []

@@ -17,10 +17,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10
     import tomli as tomllib
 
+# ruff's default excludes (plus __pycache__): tools' and environments' folders, never a user's scripts.
 DEFAULT_EXCLUDE: tuple[str, ...] = (
-    ".bzr", ".direnv", ".eggs", ".git", ".hg", ".ipynb_checkpoints", ".mypy_cache", ".nox", ".pytest_cache",
-    ".ruff_cache", ".svn", ".tox", ".venv", "venv", "__pycache__", "__pypackages__", "_build", "build", "dist",
-    "node_modules", "site-packages",
+    ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints", ".mypy_cache", ".nox",
+    ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox", ".venv", ".vscode",
+    "__pycache__", "__pypackages__", "_build", "buck-out", "build", "dist", "node_modules", "site-packages", "venv",
 )
 _LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude")
 

@@ -125,6 +125,34 @@ def _module_receiver(expr: cst.BaseExpression) -> str | None:
     return dotted(expr) if not isinstance(expr, cst.Call) else None
 
 
+def comprehension_clips(node: cst.CSTNode, imports) -> list[tuple[cst.BaseExpression, cst.Call, str]]:
+    """(comprehension, call, qualname) for each TensorFlow clip call in the element of a list/generator
+    comprehension that a statement's value is, or passes to a call: `[tf.clip_by_norm(g, 1.0) for g in grads]`,
+    `zip([tf.clip_by_value(g, -1, 1) for g in grads], variables)`. The one walk does not enter comprehensions."""
+    value = getattr(node, "value", None)
+    pending = [value] if isinstance(value, cst.BaseExpression) else []
+    found = []
+    while pending:
+        expr = pending.pop()
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+            elements = [expr.elt]
+            while elements:
+                element = elements.pop()
+                if isinstance(element, cst.Call):
+                    qualname = imports.qualify(element.func)
+                    if qualname in K.TF_CLIP_FUNCTIONS:
+                        found.append((expr, element, qualname))
+                elif isinstance(element, cst.Tuple):
+                    elements.extend(e.value for e in element.elements)
+                elif isinstance(element, cst.IfExp):
+                    elements.extend((element.body, element.orelse))
+        elif isinstance(expr, cst.Call):
+            pending.extend(arg.value for arg in expr.args)
+        elif isinstance(expr, cst.Tuple):
+            pending.extend(e.value for e in expr.elements)
+    return found
+
+
 def base_key(expr: cst.BaseExpression | None) -> str | None:
     """The dotted root of an expression: `loss` for `loss.mean()`, `out.loss` for `out.loss[0]`."""
     while expr is not None:
@@ -249,6 +277,10 @@ class EventBuilder:
                 self.block(item.body, inner, frame)
 
     def statement(self, stmt: Stmt, context: Context, frame: _Frame) -> None:
+        for comprehension, call, qualname in comprehension_clips(stmt.node, self.imports):
+            # `grads = [tf.clip_by_norm(g, 5.0) for g in grads]`: evaluated before the calls it is passed to
+            self.emit(CLIP, None, site=CallSite(call, dotted(call.func), None, None), stmt=stmt, context=context,
+                      frame=frame, qualname=qualname, tensorflow=True, comprehension=comprehension)
         self.calls(stmt.calls, stmt, context, frame)
         if stmt.aug is not None:
             key, operator, value = stmt.aug

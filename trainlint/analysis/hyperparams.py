@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
 import libcst as cst
 
 from . import knowledge as K
@@ -78,10 +79,15 @@ def _sets_group_lr(expr: cst.BaseExpression | None) -> bool:
     return False
 
 
+_OPTIMIZER_NAMES = frozenset(last(name) for name in (*K.TORCH_OPTIMIZERS, *K.KERAS_OPTIMIZERS))
+
+
 def optimizer_builds(structure: Structure) -> list[OptimizerBuild]:
     builds = []
     for item, function in walk_items(structure):
         for site in item_calls(item):
+            if site.func_key is None or last(site.func_key) not in _OPTIMIZER_NAMES:
+                continue  # cheap test first: most calls are not optimizers
             qualname = structure.imports.qualify(site.call.func)
             if qualname is None or (qualname not in K.TORCH_OPTIMIZERS and qualname not in K.KERAS_OPTIMIZERS):
                 continue

@@ -134,6 +134,10 @@ ADAPTABLE_LAYERS: frozenset[str] = frozenset({
     "keras.layers.Discretization",
     "keras.layers.experimental.preprocessing.Normalization",
     "keras.layers.experimental.preprocessing.TextVectorization",
+    "keras.layers.experimental.preprocessing.StringLookup",
+    "keras.layers.experimental.preprocessing.IntegerLookup",
+    "keras.layers.experimental.preprocessing.Discretization",
+    "keras.utils.FeatureSpace",
 })
 
 TORCH_MODEL_BASES: frozenset[str] = frozenset({"torch.nn.Module", "torch.nn.Sequential", "torch.nn.ModuleList"})
@@ -155,7 +159,11 @@ CLIP_FUNCTIONS: frozenset[str] = frozenset({
 })
 TF_CLIP_FUNCTIONS: frozenset[str] = frozenset({
     "tensorflow.clip_by_global_norm", "tensorflow.clip_by_norm", "tensorflow.clip_by_value",
+    "tensorflow.compat.v1.clip_by_global_norm", "tensorflow.compat.v1.clip_by_norm",
+    "tensorflow.compat.v1.clip_by_value", "tensorflow.compat.v1.clip_by_average_norm",
 })
+# Keyword arguments of a Keras optimizer constructor that make it clip every update itself.
+KERAS_OPTIMIZER_CLIPPING: frozenset[str] = frozenset({"clipnorm", "global_clipnorm", "clipvalue"})
 
 # Context managers and decorators that switch autograd off.
 NO_GRAD: frozenset[str] = frozenset({

@@ -13,6 +13,7 @@ from .order import loop_assigned_keys
 from .roles import Roles
 from .splits import DataSplits
 from .structure import build_structure
+from .tfsteps import TfSteps
 from .values import Values
 
 
@@ -29,6 +30,11 @@ class ScriptModel:
     def splits(self) -> DataSplits:
         """Which data is training and which held out (built on first use: few files need it)."""
         return DataSplits(self.structure, self.roles)
+
+    @cached_property
+    def tf_steps(self) -> TfSteps:
+        """Keras/TensorFlow custom steps: what apply_gradients receives, what each tf.clip_by_* clips."""
+        return TfSteps(self.structure, self.events)
 
     @cached_property
     def optimizer_builds(self) -> list[OptimizerBuild]:

@@ -38,6 +38,7 @@ _PREFIX_ALIASES = (
     ("tensorflow.keras.", "keras."),
     ("tensorflow.python.keras.", "keras."),
     ("tf_keras.", "keras."),
+    ("keras_core.", "keras."),  # Keras 3 before its release
     ("keras.src.", "keras."),
     ("keras.api.", "keras."),
     ("torch.optim.adam.", "torch.optim."),
@@ -56,7 +57,7 @@ def normalize(qualname: str) -> str:
     for prefix, replacement in _PREFIX_ALIASES:
         if qualname.startswith(prefix):
             return replacement + qualname[len(prefix):]
-    if qualname == "tensorflow.keras":
+    if qualname in ("tensorflow.keras", "keras_core"):
         return "keras"
     return qualname
 

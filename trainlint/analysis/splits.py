@@ -140,6 +140,8 @@ class DataSplits:
         self._paths: dict[int, Path] = {}
         self._cache: dict[tuple[str, int], str | None] = {}
         self._flows: dict[int, ScopeFlow] = {}
+        # id(function) -> names bound by nested unpacking: `(x_train, y_train), (x_test, y_test) = load_data()`
+        self._nested: dict[int, set[str]] = {}
         self._scan(structure.body, None)
         for function in structure.all_functions:
             self._scan(function.body, function)
@@ -205,7 +207,8 @@ class DataSplits:
 
     # -- evidence ---------------------------------------------------------------------------------
     def _known(self, key: str, function: FunctionInfo | None) -> bool:
-        return self.roles.assigned_values(key, function) is not None or self.roles.is_param(key, function)
+        return (self.roles.assigned_values(key, function) is not None or self.roles.is_param(key, function)
+                or key in self._nested.get(id(function), ()) or key in self._nested.get(id(None), ()))
 
     def _split_call(self, value: cst.BaseExpression) -> SplitCall | None:
         if isinstance(value, cst.Call) and self.imports.qualify(value.func) in K.TRAIN_TEST_SPLIT:
@@ -350,12 +353,26 @@ class DataSplits:
                 keys = self._note_targets(target.target, node.value)
                 if keys is not None:
                     targets = keys
+                self._note_nested(target.target, function)
         for site in stmt.calls:
             if self.imports.qualify(site.call.func) in K.TRAIN_TEST_SPLIT:
                 args = [a for a in site.call.args if a.keyword is None]
                 arrays = [] if any(a.star for a in args) else [a.value for a in args]
                 mine = targets if isinstance(node, cst.Assign) and node.value is site.call else None
                 self.calls.append(SplitCall(site.call, stmt, function, path, arrays, mine))
+
+    def _note_nested(self, target: cst.BaseExpression, function: FunctionInfo | None) -> None:
+        """Names inside nested target tuples (the model records no value for them)."""
+        if not isinstance(target, (cst.Tuple, cst.List)):
+            return
+        pending = [e.value for e in target.elements if isinstance(e.value, (cst.Tuple, cst.List))]
+        while pending:
+            inner = pending.pop()
+            for element in inner.elements:
+                if isinstance(element.value, (cst.Tuple, cst.List)):
+                    pending.append(element.value)
+                elif dotted(element.value) is not None:
+                    self._nested.setdefault(id(function), set()).add(dotted(element.value))
 
     def _note_targets(self, target: cst.BaseExpression, value: cst.BaseExpression) -> list[str | None] | None:
         if not isinstance(target, (cst.Tuple, cst.List)):

@@ -12,7 +12,11 @@ from ..fixes import SAFE, UNSAFE, Fix, InsertAfter, Remove, Replace, statement
 from .base import FIX_SAFE, Rule, Violation
 from .common import contains, enclosing_block, lone_statement, source_text
 
-_FITS = frozenset({"fit", "fit_transform", "partial_fit"})
+_FITS = frozenset({"fit", "fit_transform", "partial_fit", "adapt"})  # adapt(): Keras preprocessing layers
+# What a Keras preprocessing layer learns in adapt(), for messages.
+_LEARNED = {"Normalization": "mean and variance", "TextVectorization": "vocabulary", "StringLookup": "vocabulary",
+            "IntegerLookup": "vocabulary", "Discretization": "bin boundaries",
+            "FeatureSpace": "statistics and vocabularies"}
 
 
 class ScalerFitOnEvalData(Rule):
@@ -22,7 +26,9 @@ class ScalerFitOnEvalData(Rule):
     `RobustScaler`, `QuantileTransformer`, `PCA`, `SimpleImputer`, `TfidfVectorizer`, ...) that are fit on
     validation or test data: `scaler.fit(X_val)`, `scaler.fit_transform(X_test)` after fitting on
     `X_train`, `StandardScaler().fit_transform(val_df[cols])`, and a fit on the whole data set before
-    `train_test_split` divides it.
+    `train_test_split` divides it. In Keras scripts, preprocessing layers adapted on held-out data are
+    reported the same way: `Normalization().adapt(x_val)`, `TextVectorization.adapt(test_ds)`,
+    `StringLookup`, `IntegerLookup` and `Discretization` (`adapt(x_train)` is correct).
 
     Which data is held out is read from `train_test_split` targets, from subscripts such as
     `data["test"]`, `df[df.split == "val"]` or `X[val_idx]`, and from names (`X_val`, `test_df`,
@@ -34,9 +40,11 @@ class ScalerFitOnEvalData(Rule):
     A fitted scaler learns statistics (mean and scale, min and max, quantiles, components). Fit on the
     validation or test split, it normalizes that split with its *own* statistics instead of the ones the
     model was trained with: the inputs the model sees at evaluation are shifted and rescaled, and the
-    held-out data has leaked into preprocessing. Fit on the full data set before the split, the
-    training features carry the test set's statistics. No error is raised; the validation or test
-    metrics are simply not what the model would score on new data.
+    held-out data has leaked into preprocessing. A Keras `Normalization` layer adapted on `x_val` is
+    part of the model: it normalizes every training batch with the validation mean and variance, and a
+    `TextVectorization` adapted on the test texts builds its vocabulary from them. Fit on the full data
+    set before the split, the training features carry the test set's statistics. No error is raised;
+    the validation or test metrics are simply not what the model would score on new data.
 
     ## Example
     ```python
@@ -70,22 +78,22 @@ class ScalerFitOnEvalData(Rule):
 
     ## Fix safety
     When the same scaler was already fit on the training split, the fix keeps that fit:
-    `fit_transform(X_test)` becomes `transform(X_test)` and a repeated `fit(X_val)` is removed. When it
-    was not, the fit moves to the training split that mirrors the held-out one (`fit(X_val)` becomes
-    `fit(X_train)`, `fit_transform(X_val)` becomes `fit(X_train).transform(X_val)`), if that split is
-    unambiguous: the sibling of a `train_test_split` or the only name with the split word swapped,
-    holding data at the same stage of preprocessing. These fixes are safe. They are unsafe when the
-    earlier training fit runs only under a condition, or when the two splits were reassigned several
-    times. A fit on all the data before `train_test_split` is fixed (unsafely) by fitting on the
-    training part after the split and transforming the held-out part; the scaled full data set is no
-    longer available afterwards.
+    `fit_transform(X_test)` becomes `transform(X_test)` and a repeated `fit(X_val)` or `adapt(x_test)` is
+    removed. When it was not, the fit moves to the training split that mirrors the held-out one
+    (`fit(X_val)` becomes `fit(X_train)`, `fit_transform(X_val)` becomes `fit(X_train).transform(X_val)`,
+    `adapt(x_val)` becomes `adapt(x_train)`), if that split is unambiguous: the sibling of a
+    `train_test_split` or the only name with the split word swapped, holding data at the same stage of
+    preprocessing. These fixes are safe. They are unsafe when the earlier training fit runs only under a
+    condition, or when the two splits were reassigned several times. A fit on all the data before
+    `train_test_split` is fixed (unsafely) by fitting on the training part after the split and
+    transforming the held-out part; the scaled full data set is no longer available afterwards.
     """
 
     code = "TL003"
     name = "scaler-fit-on-eval-data"
     summary = "Data scaler fit on validation/test data, or on all data before the split"
     fix = FIX_SAFE
-    frameworks = ("pytorch",)
+    frameworks = ("pytorch", "keras")
 
     def check(self, model: ScriptModel, options):
         fits = [e for e in model.of_kind(DATA_FIT) if _learns_from_data(e) and e.detail.get("data") is not None]
@@ -105,7 +113,7 @@ class ScalerFitOnEvalData(Rule):
                         not _paired(splits, event, fits, split_of):
                     continue  # PCA(2).fit_transform(test_features) for a plot
                 yield _fit_on_eval(model, splits, event, _prior_train_fit(event, fits, split_of))
-            elif last(event.role.qualname) not in K.CATEGORY_ENCODERS:
+            elif last(event.role.qualname) not in K.CATEGORY_ENCODERS and event.detail["method"] != "adapt":
                 found = _split_after(splits, event, transforms)
                 if found is not None and not any(
                         e.subject == event.subject and e.index > event.index and e.detail["method"] in _FITS
@@ -114,9 +122,14 @@ class ScalerFitOnEvalData(Rule):
 
 
 def _learns_from_data(event: Event) -> bool:
-    """A scikit-learn transformer whose fit learns statistics of the data (not its shape)."""
+    """A scikit-learn transformer whose fit learns statistics of the data (not its shape), or a Keras
+    preprocessing layer's adapt() (mean and variance, vocabulary, bin boundaries)."""
     role = event.role
-    if role is None or role.kind != DATA_SCALER or not role.qualname or not role.qualname.startswith("sklearn."):
+    if role is None or role.kind != DATA_SCALER or not role.qualname:
+        return False
+    if role.qualname in K.ADAPTABLE_LAYERS:
+        return event.detail["method"] == "adapt"
+    if not role.qualname.startswith("sklearn.") or event.detail["method"] == "adapt":
         return False
     name = last(role.qualname)
     return (name[:1].isupper() or name == "make_column_transformer") and name not in K.STATELESS_TRANSFORMERS \
@@ -159,14 +172,17 @@ def _call_text(model: ScriptModel, event: Event) -> str:
 
 def _fit_on_eval(model: ScriptModel, splits: DataSplits, event: Event, prior: Event | None) -> Violation:
     data = _code(model, event.detail["data"])
+    adapt = event.detail["method"] == "adapt"
+    fits, fit = ("adapts", "adapted") if adapt else ("fits", "fit")
     if prior is not None:
-        message = (f"`{_call_text(model, event)}` re-fits `{_receiver(model, event)}` on held-out data `{data}` "
-                   f"after it was fit on `{_code(model, prior.detail['data'])}` (line {model.line(prior.node)}): "
+        message = (f"`{_call_text(model, event)}` re-{fits} `{_receiver(model, event)}` on held-out data `{data}` "
+                   f"after it was {fit} on `{_code(model, prior.detail['data'])}` (line {model.line(prior.node)}): "
                    f"`{data}` is transformed with its own statistics instead of the training data's")
         fix = _keep_training_fit(model, event, prior)
     else:
-        message = (f"`{_call_text(model, event)}` fits `{_receiver(model, event)}` on held-out data `{data}`: "
-                   f"it learns the held-out split's statistics instead of the training split's (data leakage)")
+        learned = _LEARNED.get(last(event.role.qualname), "statistics") if adapt else "statistics"
+        message = (f"`{_call_text(model, event)}` {fits} `{_receiver(model, event)}` on held-out data `{data}`: "
+                   f"it learns the held-out split's {learned} instead of the training split's (data leakage)")
         fix = _fit_on_counterpart(model, splits, event)
     return Violation(event.site.call, message, fix)
 
@@ -272,7 +288,7 @@ def _keep_training_fit(model: ScriptModel, event: Event, prior: Event) -> Fix | 
         if not _removable(model, stmt):
             return None
         return Fix(f"Remove the re-fit of `{name}` on held-out data", [Remove(stmt.line)], applicability)
-    if dotted(call.func.value) is None:
+    if dotted(call.func.value) is None or event.detail["method"] == "adapt":  # adapt() returns None
         return None
     return Fix(f"Keep `{name}` fit on the training data", [Replace(call, call.func.value)], applicability)
 

@@ -7,7 +7,9 @@ from ..analysis import knowledge as K
 from ..analysis.events import BACKWARD, CLIP, GRAD_WRITE, OPT_STEP, UNSCALE
 from ..analysis.names import dotted, last
 from ..analysis.order import between, exclusive, runs_whenever, runs_with, same_instance
-from ..fixes import Fix, InsertAfter, InsertBefore, Remove, statement
+from ..analysis.splits import Reads
+from ..analysis.tfsteps import AppliedGradients, GradientClip
+from ..fixes import Fix, InsertAfter, InsertBefore, Remove, Replace, statement
 from .base import FIX_SAFE, Rule, Violation
 from .common import (contains, enclosing_block, lone_statement, optimizer_models, parameters_owners,
                      source_text)
@@ -24,7 +26,10 @@ class ClipAfterStep(Rule):
     - after `optimizer.step()` in the iteration;
     - before `backward()`;
     - with AMP, between `scaler.scale(loss).backward()` and `scaler.step(optimizer)` without
-      `scaler.unscale_(optimizer)` first.
+      `scaler.unscale_(optimizer)` first;
+    - in Keras / TensorFlow custom steps, `tf.clip_by_global_norm`, `tf.clip_by_norm` or
+      `tf.clip_by_value` applied to the gradient list after `optimizer.apply_gradients(...)` has
+      applied it.
 
     ## Why is this bad?
     Clipping only changes the update if it rewrites `.grad` between the `backward()` that fills it
@@ -38,9 +43,15 @@ class ClipAfterStep(Rule):
     compares the scaled norm with `max_norm`, so the real threshold becomes `max_norm / scale` and
     almost every update is shrunk to nearly nothing.
 
+    In TensorFlow, `tape.gradient()` returns a new list and the `tf.clip_by_*` functions return clipped
+    copies: whatever list `apply_gradients()` is handed is what updates the weights. Clipping the list
+    afterwards changes nothing that was applied.
+
     Not reported: backward → clip → step; backward → `scaler.unscale_()` → clip → `scaler.step()`;
     clipping inside a gradient-accumulation `if` before the step; a `clip_grad_norm_(..., inf)`
-    that only measures the norm. TensorFlow's `tf.clip_by_*` is not this rule's business.
+    that only measures the norm; in TensorFlow, a clip between `tape.gradient()` and
+    `apply_gradients()`, an optimizer that clips by itself (`clipnorm=`, `global_clipnorm=`,
+    `clipvalue=`), and `_, norm = tf.clip_by_global_norm(grads, ...)` that only measures the norm.
 
     ## Example
     ```python
@@ -75,12 +86,20 @@ class ClipAfterStep(Rule):
     right after the backward), and under AMP inserts `scaler.unscale_(optimizer)` before it. It is
     offered only when the statements sit directly in the same block, and it is safe: clipping then
     does what the code asked for, and nothing else changes.
+
+    In TensorFlow, moving the clip is only half the fix: `apply_gradients()` must also receive the
+    clipped list. When the clip rebinds the applied name (`grads, _ = tf.clip_by_global_norm(grads, 1.0)`,
+    `grads = [tf.clip_by_norm(g, 1.0) for g in grads]`) the move is enough; when it binds another name
+    (`clipped, norm = ...`), the `apply_gradients()` call is pointed at `clipped`; a clip whose result
+    was thrown away is bound to the applied name (`grads, _ = ...`). No fix is offered when anything
+    between the two statements reads or changes the names involved.
     """
 
     code = "TL005"
     name = "clip-after-step"
     summary = "Gradient clipping runs where it cannot affect the optimizer step"
     fix = FIX_SAFE
+    frameworks = ("pytorch", "keras")
 
     def check(self, model: ScriptModel, options):
         for frame in model.loops:
@@ -94,6 +113,7 @@ class ClipAfterStep(Rule):
                              or _scaled(model, frame, events, clip))
                 if violation is not None:
                     yield violation
+        yield from _after_apply_gradients(model)
 
 
 def _torch_clip(model: ScriptModel, clip: Event) -> bool:
@@ -288,3 +308,84 @@ def _same_model(a: str, b: str) -> bool:
 
 def _clip_name(clip: Event) -> str:
     return f"{dotted(clip.site.call.func) or 'clip_grad_norm_'}()"
+
+
+# -- Keras / TensorFlow: tf.clip_by_* after optimizer.apply_gradients() -----------------------------
+def _after_apply_gradients(model: ScriptModel):
+    steps = model.tf_steps
+    if not steps.clips or not steps.applies:
+        return
+    for clip in steps.clips:
+        event = clip.event
+        applies = [a for a in steps.applies if a.event.index < event.index and a.key == clip.source
+                   and same_instance(a.event, event) and a.event.context.loop is event.context.loop
+                   and runs_with(a.event, event, model)]
+        if not applies or applies[-1].self_clipping:
+            continue  # an optimizer built with clipnorm= / global_clipnorm= / clipvalue= clips the update itself
+        applied = applies[-1]
+        statements = steps.between(applied.event.stmt, event.stmt, event.context.function)
+        if statements is None or any(_assigns(s, clip.source) for s in statements):
+            continue  # the clip reads a list made after the apply
+        consumed = clip.result or clip.source
+        if any(a.event.index > event.index and same_instance(a.event, event) and not exclusive(a.event, event)
+               and (a.key == consumed or contains(a.event.site.call, clip.expression)) for a in steps.applies):
+            continue  # a later apply_gradients in the same pass applies the clipped list
+        yield Violation(
+            event.node,
+            f"`{_clip_name(event)}` (line {model.line(event.node)}) clips `{clip.source}` after "
+            f"`{_apply_text(model, applied)}` (line {model.line(applied.event.node)}) has applied it: "
+            f"the update is not clipped, so the clipping has no effect",
+            _fix_before_apply(model, clip, applied, statements),
+        )
+
+
+def _assigns(stmt, key: str) -> bool:
+    keys = [k for k, _ in stmt.targets if k] + ([stmt.aug[0]] if stmt.aug is not None and stmt.aug[0] else [])
+    return any(k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in keys)
+
+
+def _fix_before_apply(model: ScriptModel, clip: GradientClip, applied: AppliedGradients, statements) -> Fix | None:
+    """Move the clip right before the apply_gradients and make sure the apply receives the clipped list: the
+    clip's result when it rebinds the applied name; else the apply is pointed at the clipped list's name; a
+    clipped list that was thrown away is bound to the applied name."""
+    stmt, apply_stmt = clip.event.stmt, applied.event.stmt
+    if not lone_statement(stmt.line) or apply_stmt.line is None or applied.node is None:
+        return None
+    block = enclosing_block(model.module, stmt.line)
+    if block is None or not any(s is apply_stmt.line for s in block):
+        return None
+    written = {k for k, _ in stmt.targets if k}
+    reads = Reads(stmt.node.value).closure if hasattr(stmt.node, "value") else set()
+    for other in statements:  # what the moved statement reads or writes must not change in between
+        other_writes = {k for k, _ in other.targets if k} | ({other.aug[0]} if other.aug and other.aug[0] else set())
+        other_reads = Reads(other.node.value).closure if isinstance(getattr(other.node, "value", None),
+                                                                        cst.BaseExpression) else set()
+        if other_writes & (reads | written) or other_reads & written:
+            return None
+    if clip.discarded:
+        qualname = clip.event.detail.get("qualname") or ""
+        code = model.module.code_for_node(clip.expression)
+        if qualname.endswith("clip_by_global_norm"):
+            new = cst.parse_statement(f"{clip.source}, _ = {code}\n").body[0]
+        elif clip.expression is not clip.event.site.call:
+            new = cst.parse_statement(f"{clip.source} = {code}\n").body[0]
+        else:
+            return None  # `tf.clip_by_value(grads, ...)` on a whole list: not a per-gradient clip to keep
+        moved = stmt.line.with_changes(body=[new])
+        edits = [Remove(stmt.line), InsertBefore(apply_stmt.line, moved)]
+        return Fix(f"Clip `{clip.source}` before `{_apply_text(model, applied)}`", edits)
+    if clip.result is None:
+        return None
+    edits = [Remove(stmt.line), InsertBefore(apply_stmt.line, stmt.line)]
+    if clip.result != clip.source:
+        if dotted(applied.node) != clip.source:
+            return None
+        edits.append(Replace(applied.node, cst.parse_expression(clip.result)))
+        return Fix(f"Move `{_clip_name(clip.event)}` before `{_apply_text(model, applied)}` and apply "
+                   f"`{clip.result}`", edits)
+    return Fix(f"Move `{_clip_name(clip.event)}` before `{_apply_text(model, applied)}`", edits)
+
+
+def _apply_text(model: ScriptModel, applied: AppliedGradients) -> str:
+    receiver = applied.event.spelled or source_text(model, applied.event.site.call.func.value, 30)
+    return f"{receiver}.apply_gradients(...)"

@@ -68,7 +68,8 @@ class UnscaledHighLr(Rule):
 
     ## Options
     `thresholds`: the limit per optimizer, by class name (`Adam`) or qualified name
-    (`torch.optim.Adam`); it replaces the default above for that optimizer.
+    (`torch.optim.Adam`); it replaces the default above for that optimizer. A limit for `Rprop` or
+    `LBFGS` turns their check on. Keras optimizers are not checked yet.
 
     ```toml
     [tool.trainlint.unscaled-high-lr]
