@@ -5,6 +5,9 @@ an LR scheduler or warmup built on it (`StepLR(optimizer, ...)`, `get_linear_sch
 a local `WarmupScheduler(optimizer)`), a helper handed the optimizer whose name says it adjusts the rate
 (`adjust_learning_rate(optimizer, epoch)`), a manual write (`for g in optimizer.param_groups: g["lr"] = lr`),
 or a trainer that schedules what it is given (`transformers.Trainer(..., optimizers=(opt, None))`).
+Keras: a `keras.optimizers.schedules.*` object, a `ReduceLROnPlateau`/`LearningRateScheduler` callback, or
+`optimizer.learning_rate.assign(x)` / `K.set_value(optimizer.lr, x)`; a callback's model is not traced to
+its compiled optimizer, so it counts for any optimizer in the file.
 When the file does not say which optimizer a scheduler or a write belongs to, it may belong to any.
 """
 from __future__ import annotations
@@ -34,6 +37,18 @@ class OptimizerBuild:
     function: FunctionInfo | None  # where the call is written
     lr: cst.BaseExpression | None  # the learning-rate argument as written; None: the constructor's default
     per_group_lr: bool  # a parameter group sets its own "lr"
+    in_test: bool = False  # written in a unit test (`def test_...`, `class ...Test`): rates there are picked
+    # for the arithmetic (lr=1.0 makes the update equal the gradient) or to blow gradients up on purpose
+
+
+def in_unit_test(function: FunctionInfo | None) -> bool:
+    """Is `function` (or a function it is nested in) a test function or a method of a test class?"""
+    while function is not None:
+        if function.name.startswith("test") or (function.class_name or "").startswith("Test") \
+                or (function.class_name or "").endswith(("Test", "Tests", "TestCase")):
+            return True
+        function = function.parent
+    return False
 
 
 @dataclass(eq=False)
@@ -80,6 +95,12 @@ def _sets_group_lr(expr: cst.BaseExpression | None) -> bool:
 
 
 _OPTIMIZER_NAMES = frozenset(last(name) for name in (*K.TORCH_OPTIMIZERS, *K.KERAS_OPTIMIZERS))
+_KERAS_OPTIMIZER_SUBMODULE = re.compile(r"keras\.optimizers\.(legacy|experimental)\.")
+
+
+def optimizer_name(qualname: str) -> str:
+    """`keras.optimizers.legacy.Adam` (tf.keras 2.11+), `keras.optimizers.experimental.AdamW`: `keras.optimizers.X`."""
+    return _KERAS_OPTIMIZER_SUBMODULE.sub("keras.optimizers.", qualname, count=1)
 
 
 def optimizer_builds(structure: Structure) -> list[OptimizerBuild]:
@@ -89,13 +110,14 @@ def optimizer_builds(structure: Structure) -> list[OptimizerBuild]:
             if site.func_key is None or last(site.func_key) not in _OPTIMIZER_NAMES:
                 continue  # cheap test first: most calls are not optimizers
             qualname = structure.imports.qualify(site.call.func)
+            qualname = optimizer_name(qualname) if qualname is not None else None
             if qualname is None or (qualname not in K.TORCH_OPTIMIZERS and qualname not in K.KERAS_OPTIMIZERS):
                 continue
             params = next((arg.value for arg in site.call.args if arg.keyword is None), None)
             params_kw = next((arg.value for arg in site.call.args
                               if arg.keyword is not None and arg.keyword.value == "params"), None)
             builds.append(OptimizerBuild(site.call, qualname, function, lr_argument(site.call, qualname),
-                                         _sets_group_lr(params_kw or params)))
+                                         _sets_group_lr(params_kw or params), in_unit_test(function)))
     return builds
 
 
@@ -133,6 +155,8 @@ def _control_call(site: CallSite, structure: Structure, roles: Roles,
     name = last(site.func_key).lower() if site.func_key else None
     if qualname is not None and qualname.startswith(K.LR_SCHEDULING_OWNERS):
         return LrControl(call, "trainer", (), function)  # we cannot tell which optimizer it gets: any
+    if qualname in K.KERAS_LR_CALLBACKS:
+        return LrControl(call, "callback", (), function)  # changes the rate of whatever model fit() trains
     if qualname is not None and qualname.startswith(K.LR_SCHEDULER_PREFIXES):
         how = "scheduler"
     elif name is not None and qualname is None and _LR_HELPER.fullmatch(name):

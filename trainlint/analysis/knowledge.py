@@ -43,22 +43,39 @@ OPTIMIZER_LR_ARGUMENT: dict[str, tuple[int, tuple[str, ...]]] = {
     "keras.optimizers.": (0, ("learning_rate", "lr")),
 }
 # TL006: a learning rate at or above this, with nothing scaling it down, is far above what is safe.
-# Adaptive optimizers: 10x the default; SGD-like ones: 1.0. (Rprop and LBFGS adapt or search their own
-# step and are not listed.) Users override per optimizer in [tool.trainlint.unscaled-high-lr] thresholds.
+# Adaptive optimizers: 100x the framework default (10x flagged mostly deliberate, working settings on real
+# code); SGD-like ones: 1.0. Keras defaults are lower than torch's for Adagrad/Adadelta/Adafactor (0.001,
+# and Keras documents 1.0 for Adadelta): those take torch's limits. (Rprop, LBFGS and Keras Ftrl are not
+# listed.) Users override per optimizer in [tool.trainlint.unscaled-high-lr] thresholds.
 UNSCALED_LR_LIMITS: dict[str, float] = {
-    "torch.optim.Adam": 1e-2,
-    "torch.optim.AdamW": 1e-2,
-    "torch.optim.Adamax": 2e-2,
-    "torch.optim.NAdam": 2e-2,
-    "torch.optim.RAdam": 1e-2,
-    "torch.optim.SparseAdam": 1e-2,
-    "torch.optim.RMSprop": 1e-1,
-    "torch.optim.Adagrad": 1e-1,
+    "torch.optim.Adam": 0.1,
+    "torch.optim.AdamW": 0.1,
+    "torch.optim.Adamax": 0.2,
+    "torch.optim.NAdam": 0.2,
+    "torch.optim.RAdam": 0.1,
+    "torch.optim.SparseAdam": 0.1,
+    "torch.optim.RMSprop": 1.0,
+    "torch.optim.Adagrad": 1.0,
     "torch.optim.Adadelta": 10.0,
-    "torch.optim.Adafactor": 1e-1,
+    "torch.optim.Adafactor": 1.0,
     "torch.optim.SGD": 1.0,
     "torch.optim.ASGD": 1.0,
+    "keras.optimizers.Adam": 0.1,
+    "keras.optimizers.AdamW": 0.1,
+    "keras.optimizers.Adamax": 0.1,
+    "keras.optimizers.Nadam": 0.1,
+    "keras.optimizers.RMSprop": 0.1,
+    "keras.optimizers.Lion": 0.1,
+    "keras.optimizers.Lamb": 0.1,
+    "keras.optimizers.Adagrad": 1.0,
+    "keras.optimizers.Adafactor": 1.0,
+    "keras.optimizers.Adadelta": 10.0,
+    "keras.optimizers.SGD": 1.0,
 }
+# Keras callbacks that change the compiled optimizer's learning rate during fit().
+KERAS_LR_CALLBACKS: frozenset[str] = frozenset({
+    "keras.callbacks.ReduceLROnPlateau", "keras.callbacks.LearningRateScheduler",
+})
 # Optimizers from other libraries: known to be optimizers, defaults not tabled.
 OTHER_OPTIMIZER_PREFIXES: tuple[str, ...] = (
     "transformers.AdamW",

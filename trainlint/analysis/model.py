@@ -5,10 +5,11 @@ from functools import cached_property
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 from .events import Event, EventBuilder, LoopFrame
 from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_builds
-from .modes import Modes
+from .modes import Modes, TapeForward, TapeForwards
 from .order import loop_assigned_keys
 from .roles import Roles
 from .splits import DataSplits
@@ -52,6 +53,12 @@ class ScriptModel:
         return Modes(self.structure, self.events)
 
     @cached_property
+    def tape_forwards(self) -> list[TapeForward]:
+        """Keras: calls of a model inside a `tf.GradientTape` block that differentiates its variables, with
+        their `training=` argument and a training-dependent layer the model holds (TL007)."""
+        return TapeForwards(self.structure).forwards
+
+    @cached_property
     def loops(self) -> list[LoopFrame]:
         """Every instantiated loop, outer before inner, in order of first event."""
         seen: dict[int, LoopFrame] = {}
@@ -77,8 +84,19 @@ class ScriptModel:
 
     @cached_property
     def positions(self):
-        """Source positions, computed only when a rule reports something (one extra pass)."""
-        return MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        """Source positions, computed only when a rule reports something (one codegen pass).
+
+        MetadataWrapper.resolve would add a second, idle walk of the whole tree; running the position
+        provider's codegen directly halves the cost (measured on pytorch/examples).
+        """
+        try:
+            provider = PositionProvider()
+            self.module._codegen(PositionProvidingCodegenState(
+                default_indent=self.module.default_indent, default_newline=self.module.default_newline,
+                provider=provider))
+            return provider._computed
+        except (AttributeError, TypeError):  # libcst internals moved: take the public, slower road
+            return MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
 
     def line(self, node: cst.CSTNode) -> int:
         return self.positions[node].start.line

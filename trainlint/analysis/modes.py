@@ -25,10 +25,11 @@ from typing import Callable
 
 import libcst as cst
 
+from . import knowledge as K
 from .events import FORWARD, OPT_STEP, TRAIN_MODE, Event, LoopFrame
 from .names import dotted
 from .order import exclusive
-from .structure import Branch, FunctionInfo, Structure, item_calls, walk_items
+from .structure import Branch, CallSite, FunctionInfo, Item, Loop, Structure, With, item_calls, walk_items
 
 _CODE = cst.Module([])
 _UNKNOWN = FunctionInfo("<unknown>", None, [], {}, [], None, None, [])  # an entry we could not place
@@ -305,3 +306,318 @@ def _last_part(key: str) -> str:
 def _related(a: str, b: str) -> bool:
     """The same object, or one is part of the other (`model` and `model.module`)."""
     return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+# -- Keras: custom training steps that call the model in inference mode ------------------------------
+# A Keras model runs its Dropout / BatchNormalization layers in training mode only when it is called with
+# `training=True` (`fit()` does that for `train_step`); a custom step written with `tf.GradientTape` must pass
+# it itself. `TapeForwards` finds the calls of a model inside a `with tf.GradientTape() as tape:` block whose
+# variables that tape differentiates (`tape.gradient(loss, model.trainable_variables)`), with their
+# `training=` argument, and which training-dependent layer (knowledge.TRAINING_DEPENDENT_LAYERS) the model
+# holds, resolved where the file builds it: `keras.Sequential([...])` (and `model.add(...)`), the functional
+# API (`x = layers.Dropout(0.2)(x)` ... `keras.Model(inputs, outputs)`), a keras.Model subclass (the layers
+# its methods create, its `self.x = ...` attributes, the models handed to its constructor), a local builder
+# function, `keras.applications.*`. A model we cannot trace to its construction (a parameter no call in the
+# file binds, a loaded model) holds nothing we know of: `layer` is None.
+
+
+_TAPES = frozenset({"tensorflow.GradientTape"})
+_VARIABLE_ATTRIBUTES = frozenset({"trainable_variables", "trainable_weights", "weights", "variables",
+                                  "trainable_vars"})
+_SEQUENTIAL = frozenset({"keras.Sequential", "keras.models.Sequential"})
+_FUNCTIONAL = frozenset({"keras.Model", "keras.models.Model"})
+# keras.applications models with no Dropout / BatchNormalization (ConvNeXt: LayerNorm, drop_path 0 by default).
+_PLAIN_APPLICATIONS = ("VGG16", "VGG19", "ConvNeXt")
+_MAX_RESOLVE_DEPTH = 25
+
+
+@dataclass(eq=False)
+class TapeForward:
+    """A call of a model inside a GradientTape block that differentiates the model's variables."""
+
+    call: cst.Call  # `model(x)`, `self(x)`, `self.generator(z)`
+    model: str  # as written: `model`, `self`, `self.generator`
+    tape: cst.With  # the `with tf.GradientTape() as tape:` statement
+    gradient: cst.Call  # `tape.gradient(loss, model.trainable_variables)`
+    function: FunctionInfo | None  # where the step is written
+    training: cst.BaseExpression | None  # the `training=` argument; None when not passed
+    unknown_arguments: bool  # `**kwargs` or extra positionals: `training` may be passed another way
+    layer: str | None  # a training-dependent layer the model holds (`Dropout`); None when none known
+    layer_node: cst.CSTNode | None  # where that layer is created
+
+
+class TapeForwards:
+    def __init__(self, structure: Structure) -> None:
+        self.structure = structure
+        self.imports = structure.imports
+        self._sites: dict[int, list[tuple[CallSite, FunctionInfo | None]]] | None = None
+        self.forwards: list[TapeForward] = []
+        for item, function in walk_items(structure):
+            if isinstance(item, With):
+                self.forwards.extend(self._in_tape(item, function))
+
+    # -- the tape block ---------------------------------------------------------------------------
+    def _in_tape(self, item: With, function: FunctionInfo | None) -> list[TapeForward]:
+        tapes = {key for key, expr in item.bound
+                 if isinstance(expr, cst.Call) and self.imports.qualify(expr.func) in _TAPES}
+        if not tapes:
+            return []
+        scope = _scope_sites(function.body if function is not None else self.structure.body)
+        gradients = [s.call for s in scope if s.method == "gradient" and s.receiver in tapes]
+        if not gradients or not any(s.method in ("apply_gradients", "apply") for s in scope):
+            return []
+        found = []
+        for site in _scope_sites(item.body):
+            key = site.func_key
+            if key is None or site.method in ("gradient", "apply_gradients") or self.imports.qualify(site.call.func):
+                continue
+            gradient = next((g for g in gradients if any(_related(key, owner)
+                                                         for owner in self._owners(g, function))), None)
+            if gradient is None:
+                continue
+            args = site.call.args
+            training = next((a.value for a in args if a.keyword is not None and a.keyword.value == "training"), None)
+            unknown = any(a.star for a in args) or len([a for a in args if a.keyword is None]) > 1
+            layer = self.layer_of(key, function) if training is None and not unknown else None
+            found.append(TapeForward(site.call, key, item.node, gradient, function, training, unknown,
+                                     layer[0] if layer else None, layer[1] if layer else None))
+        return found
+
+    def _owners(self, gradient: cst.Call, function: FunctionInfo | None) -> set[str]:
+        """Whose variables `tape.gradient(loss, sources)` differentiates: `model` for
+        `model.trainable_variables`, `self` for `self.trainable_weights`."""
+        sources = next((a.value for a in gradient.args if a.keyword is not None and a.keyword.value == "sources"),
+                       None)
+        positional = [a for a in gradient.args if a.keyword is None]
+        if sources is None and len(positional) >= 2:
+            sources = positional[1].value
+        owners: set[str] = set()
+        pending, seen = [sources], set()
+        while pending:
+            expr = pending.pop()
+            if expr is None:
+                continue
+            key = dotted(expr)
+            if key is not None:
+                head, _, attr = key.rpartition(".")
+                if attr in _VARIABLE_ATTRIBUTES and head:
+                    owners.add(head)
+                elif key not in seen:
+                    seen.add(key)
+                    pending.extend(_assigned(key, function, self.structure))
+            elif isinstance(expr, cst.BinaryOperation):
+                pending.extend((expr.left, expr.right))
+            elif isinstance(expr, (cst.List, cst.Tuple)):
+                pending.extend(e.value for e in expr.elements)
+            elif isinstance(expr, cst.Call) and dotted(expr.func) in ("list", "tuple") and expr.args:
+                pending.append(expr.args[0].value)
+        return owners
+
+    # -- what the model holds ---------------------------------------------------------------------
+    def layer_of(self, key: str, function: FunctionInfo | None) -> tuple[str, cst.CSTNode] | None:
+        return self._key(key, function, set(), 0)
+
+    def _key(self, key: str, function: FunctionInfo | None, seen: set, depth: int):
+        if depth > _MAX_RESOLVE_DEPTH or (key, id(function)) in seen:
+            return None
+        seen.add((key, id(function)))
+        first, _, rest = key.partition(".")
+        if first == "self" and function is not None and function.class_name:
+            if not rest:  # the class's own layers, else what its instantiations are built from
+                found = self._class(function.class_name, seen, depth + 1)
+                for site, caller in self.sites().get(function.class_name, []) if not found else ():
+                    found = self._call(site.call, caller, seen, depth + 1)
+                    if found:
+                        break
+                return found
+            return self._attribute(function.class_name, key, seen, depth + 1)
+        if function is not None and first in function.params and key not in function.assignments:
+            return self._parameter(function, first, rest, seen, depth + 1)
+        values = _assigned(key, function, self.structure)
+        for value in values:
+            found = self._expr(value, self._scope_of(key, function), seen, depth + 1)
+            if found:
+                return found
+        if values:  # `model = keras.Sequential(); model.add(layers.Dropout(0.5))`
+            for site in _scope_sites(self._body(self._scope_of(key, function))):
+                if site.receiver == key and site.method == "add" and site.call.args:
+                    found = self._expr(site.call.args[0].value, self._scope_of(key, function), seen, depth + 1)
+                    if found:
+                        return found
+        return None
+
+    def _scope_of(self, key: str, function: FunctionInfo | None) -> FunctionInfo | None:
+        scope = function
+        while scope is not None:
+            if key in scope.assignments:
+                return scope
+            scope = scope.parent
+        return None
+
+    def _body(self, function: FunctionInfo | None) -> list[Item]:
+        return function.body if function is not None else self.structure.body
+
+    def _expr(self, expr: cst.BaseExpression | None, function: FunctionInfo | None, seen: set, depth: int):
+        if expr is None or depth > _MAX_RESOLVE_DEPTH:
+            return None
+        key = dotted(expr)
+        if key is not None:
+            return None if key in ("None", "True", "False") else self._key(key, function, seen, depth + 1)
+        if isinstance(expr, (cst.List, cst.Tuple)):
+            for element in expr.elements:
+                found = self._expr(element.value, function, seen, depth + 1)
+                if found:
+                    return found
+            return None
+        if isinstance(expr, cst.BinaryOperation):
+            return self._expr(expr.left, function, seen, depth + 1) or self._expr(expr.right, function, seen,
+                                                                                  depth + 1)
+        if isinstance(expr, cst.Subscript):
+            return self._expr(expr.value, function, seen, depth + 1)
+        if isinstance(expr, cst.Call):
+            return self._call(expr, function, seen, depth + 1)
+        return None
+
+    def _call(self, call: cst.Call, function: FunctionInfo | None, seen: set, depth: int):
+        explicit = any(a.keyword is not None and a.keyword.value == "training" for a in call.args)
+        func = call.func
+        qualname = self.imports.qualify(func)
+        name = qualname.rsplit(".", 1)[-1] if qualname else None
+        if qualname is not None and qualname.startswith("keras.layers.") and name in K.TRAINING_DEPENDENT_LAYERS:
+            return name, call
+        if qualname in _SEQUENTIAL:
+            layers = next((a.value for a in call.args if a.keyword is None or a.keyword.value == "layers"), None)
+            return self._expr(layers, function, seen, depth + 1)
+        if qualname in _FUNCTIONAL:
+            positional = [a for a in call.args if a.keyword is None]
+            outputs = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "outputs"),
+                           positional[1].value if len(positional) > 1 else None)
+            return self._expr(outputs, function, seen, depth + 1)
+        if qualname is not None and qualname.startswith("keras.applications."):
+            if name and name[:1].isupper() and not name.startswith(_PLAIN_APPLICATIONS):
+                return "BatchNormalization", call
+            return None
+        found = None
+        if not explicit:  # `layers.Dropout(0.2)(x)`, `encoder(x)`: the layer or model applied
+            if isinstance(func, cst.Call):
+                found = self._call(func, function, seen, depth + 1)
+            elif isinstance(func, cst.Name) and func.value in self.structure.classes:
+                found = self._class(func.value, seen, depth + 1)  # then its arguments: `MyModel(inputs, outputs)`
+            elif isinstance(func, cst.Name) and qualname is None and func.value in self.structure.functions:
+                local = self.structure.functions[func.value]
+                for value in local.returns:
+                    found = found or self._expr(value, local, seen, depth + 1)
+            elif qualname is None and dotted(func) is not None:
+                found = self._key(dotted(func), function, seen, depth + 1)
+        if found:
+            return found
+        for arg in call.args:  # the tensors the call reads: `layers.Dense(1)(x)`, `layers.add([a, b])`
+            found = self._expr(arg.value, function, seen, depth + 1)
+            if found:
+                return found
+        return None
+
+    def _class(self, name: str, seen: set, depth: int):
+        """A training-dependent layer that a class defined in this file creates in any of its methods, or
+        holds as an attribute."""
+        chain = _class_chain(self.structure, name)
+        for klass in chain:
+            for method in klass.methods.values():
+                for site in _scope_sites(method.body):
+                    qualname = self.imports.qualify(site.call.func)
+                    last_name = qualname.rsplit(".", 1)[-1] if qualname else None
+                    if qualname and qualname.startswith("keras.layers.") and last_name in K.TRAINING_DEPENDENT_LAYERS:
+                        return last_name, site.call
+        for klass in chain:
+            for attribute in klass.attributes:
+                found = self._attribute(klass.name, attribute, seen, depth + 1)
+                if found:
+                    return found
+        return None
+
+    def _attribute(self, class_name: str, key: str, seen: set, depth: int):
+        """`self.encoder`: what the class's methods assign to it (a parameter: what its instantiations pass)."""
+        for klass in _class_chain(self.structure, class_name):
+            for method in klass.methods.values():
+                for value in method.assignments.get(key, []):
+                    found = self._expr(value, method, seen, depth + 1)
+                    if found:
+                        return found
+        return None
+
+    def _parameter(self, function: FunctionInfo, param: str, rest: str, seen: set, depth: int):
+        """A parameter: what the calls of the function in this file pass for it (`__init__`: the class's
+        instantiations)."""
+        name = function.class_name if function.name == "__init__" and function.class_name else function.name
+        params = list(function.params)
+        if function.class_name and params and params[0] in ("self", "cls"):
+            params = params[1:]
+        for site, caller in self.sites().get(name, []):
+            positional = [a for a in site.call.args if a.keyword is None]
+            arg = next((a for a in site.call.args if a.keyword is not None and a.keyword.value == param), None)
+            if arg is None and param in params:
+                index = params.index(param)
+                if any(a.star for a in positional[:index + 1]):
+                    continue
+                arg = positional[index] if index < len(positional) else None
+            if arg is None:
+                continue
+            value = arg.value
+            written = dotted(value)
+            if written is not None and rest:
+                found = self._key(f"{written}.{rest}", caller, seen, depth + 1)
+            else:
+                found = self._expr(value, caller, seen, depth + 1)
+            if found:
+                return found
+        return None
+
+    def sites(self) -> dict[str, list[tuple[CallSite, FunctionInfo | None]]]:
+        """Calls of plain names (`train_step(...)`, `MyModel(...)`) anywhere in the file, by name."""
+        if self._sites is None:
+            self._sites = {}
+            for item, function in walk_items(self.structure):
+                for site in item_calls(item):
+                    if isinstance(site.call.func, cst.Name):
+                        self._sites.setdefault(site.call.func.value, []).append((site, function))
+        return self._sites
+
+
+def _scope_sites(items: list[Item]) -> list[CallSite]:
+    """Every call written in a block, nested blocks included (not in nested functions)."""
+    out: list[CallSite] = []
+    pending = list(items)
+    while pending:
+        item = pending.pop(0)
+        out.extend(item_calls(item))
+        if isinstance(item, Loop):
+            pending.extend(item.body + item.orelse)
+        elif isinstance(item, Branch):
+            for arm in item.arms:
+                pending.extend(arm)
+            pending.extend(item.always)
+        elif isinstance(item, With):
+            pending.extend(item.body)
+    return out
+
+
+def _assigned(key: str, function: FunctionInfo | None, structure: Structure) -> list[cst.BaseExpression]:
+    scope = function
+    while scope is not None:
+        if key in scope.assignments:
+            return scope.assignments[key]
+        if key.split(".")[0] in scope.params:
+            return []
+        scope = scope.parent
+    return structure.module_assignments.get(key, [])
+
+
+def _class_chain(structure: Structure, name: str) -> list:
+    chain, pending = [], [name]
+    while pending:
+        klass = structure.classes.get(pending.pop(0))
+        if klass is None or klass in chain:
+            continue
+        chain.append(klass)
+        pending.extend(base.rsplit(".", 1)[-1] for base in klass.bases)
+    return chain

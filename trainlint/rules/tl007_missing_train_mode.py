@@ -4,9 +4,9 @@ import libcst as cst
 
 from ..analysis import ScriptModel
 from ..analysis.events import Event
-from ..analysis.modes import EvalReach
+from ..analysis.modes import EvalReach, TapeForward
 from ..analysis.roles import OPTIMIZER
-from ..fixes import Fix, InsertBefore, statement
+from ..fixes import Fix, InsertBefore, Replace, statement
 from .base import FIX_SAFE, Rule, Violation
 from .common import parameters_owners
 
@@ -29,7 +29,8 @@ class MissingTrainMode(Rule):
     `eval()` switches dropout off and makes batch norm use (and stop updating) its running statistics.
     Training in that mode silently removes the regularisation and freezes the normalisation statistics
     from the second epoch on (or from the first evaluation on): the model overfits or trains worse, and
-    nothing raises an error.
+    nothing raises an error. In Keras, a model called without `training=True` runs in inference mode even
+    inside a `GradientTape`: the same silent loss of dropout and batch-norm statistics, on every step.
 
     ## Example
     ```python
@@ -76,13 +77,15 @@ class MissingTrainMode(Rule):
     ## Fix safety
     The fix inserts `model.train()` at the start of the training phase: right before the statement of
     the loop that runs the training steps (the batch loop, or the call of the training helper). It is
-    safe: `train()` only sets the mode the training steps were written for.
+    safe: `train()` only sets the mode the training steps were written for. In Keras the fix adds
+    `training=True` to the model's call in the training step, which is what `fit()` passes: also safe.
     """
 
     code = "TL007"
     name = "missing-train-mode"
     summary = "Training steps can run while the model is still in eval mode"
     fix = FIX_SAFE
+    frameworks = ("pytorch", "keras")
 
     def check(self, model: ScriptModel, options):
         anchors: set[tuple[str, int]] = set()
@@ -93,6 +96,9 @@ class MissingTrainMode(Rule):
                     continue  # one insertion serves every eval() that reaches the same training phase
                 anchors.add((reach.model, id(anchor)))
             yield Violation(reach.eval.node, _message(model, reach, spelled), _fix(anchor, spelled))
+        for forward in model.tape_forwards:
+            if forward.training is None and not forward.unknown_arguments and forward.layer is not None:
+                yield Violation(forward.call, _keras_message(model, forward), _keras_fix(forward))
 
 
 def _owners(step: Event) -> list[str] | None:
@@ -166,3 +172,26 @@ def _fix(anchor: cst.BaseStatement | None, spelled: str | None) -> Fix | None:
         return None
     return Fix(f"Call `{spelled}.train()` at the start of the training phase",
                [InsertBefore(anchor, statement(f"{spelled}.train()"))])
+
+
+def _keras_message(model: ScriptModel, forward: TapeForward) -> str:
+    call = model.module.code_for_node(forward.call)
+    if len(call) > 60 or "\n" in call:
+        call = f"{forward.model}(...)"
+    where = f" in `{forward.function.name}()`" if forward.function is not None else ""
+    return (f"`{call}` (line {model.line(forward.call)}{where}) runs in the `tf.GradientTape` training step "
+            f"on line {model.line(forward.tape)} without `training=True`, but `{forward.model}` holds "
+            f"`{forward.layer}` (line {model.line(forward.layer_node)}): the step trains it in inference mode, "
+            f"so dropout is off and batch norm neither uses nor updates the batch statistics")
+
+
+def _keras_fix(forward: TapeForward) -> Fix:
+    call = forward.call
+    training = cst.Arg(cst.Name("True"), keyword=cst.Name("training"),
+                       equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+    args = list(call.args)
+    if args and args[-1].comma is not cst.MaybeSentinel.DEFAULT and isinstance(args[-1].comma, cst.Comma):
+        training = training.with_changes(comma=args[-1].comma)  # keep a trailing comma where it was
+        args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+    return Fix(f"Pass `training=True` to `{forward.model}(...)`",
+               [Replace(call, call.with_changes(args=[*args, training]))])
