@@ -6,11 +6,19 @@ import textwrap
 import pytest
 
 import trainlint
+from concurrent.futures import ThreadPoolExecutor
+
 from runtime import autofixed, expected_findings, fixtures, reported, run_script
 from trainlint.analysis.splits import EVAL, MIXED, TRAIN, name_tokens, split_of_name
 
 BUGS = fixtures("TL003")
 UNSAFE_ONLY = {"bug_torch_before_split"}  # the fit-before-split fix restructures the script: unsafe
+
+
+def run_both(buggy, repaired):
+    """Run the buggy fixture and its fix side by side (each pays TensorFlow's / torch's import once)."""
+    with ThreadPoolExecutor(2) as pool:
+        return tuple(pool.map(run_script, (buggy, repaired)))
 
 
 def findings(source: str):
@@ -43,13 +51,12 @@ def test_fixed_fixture_has_no_finding_and_fix_is_idempotent(path, tmp_path):
 
 @pytest.mark.parametrize("path", BUGS, ids=lambda p: p.stem)
 def test_runtime_scaler_learns_held_out_statistics_and_the_fix_uses_training_ones(path, tmp_path):
-    buggy = run_script(path)
+    buggy, fixed_run = run_both(path, autofixed(path, tmp_path, unsafe=path.stem in UNSAFE_ONLY))
     # The scaler the script ends with does not apply the training split's statistics ...
     assert buggy["fitted_vs_train"] > 0.1, "the buggy fixture's scaler should not use the training statistics"
     if path.stem not in UNSAFE_ONLY:
         # ... but exactly the held-out split's (a fit on everything is between the two).
         assert buggy["fitted_vs_held_out"] < 1e-9
-    fixed_run = run_script(autofixed(path, tmp_path, unsafe=path.stem in UNSAFE_ONLY))
     assert fixed_run["fitted_vs_train"] < 1e-9, "after the fix the scaler must apply the training statistics"
     assert fixed_run["fitted_vs_held_out"] > 0.1
     if "test_mse" in buggy:  # the model sees test inputs normalized the way it was trained
@@ -613,6 +620,41 @@ KERAS_DETECTED = {
         normalizer = preprocessing.Normalization()
         normalizer.adapt(np.array(test_features))
         """, 3),
+    # A second layer for the test split normalizes it with its own statistics (reduced from a public notebook).
+    "separate_normalization_layer_for_the_test_split": ("""\
+        import tensorflow as tf
+        from sklearn.model_selection import train_test_split
+        x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2)
+        norm_train = tf.keras.layers.Normalization(axis=-1)
+        norm_train.adapt(x_train)
+        norm_test = tf.keras.layers.Normalization(axis=-1)
+        norm_test.adapt(x_test)
+        xn_test = norm_test(x_test)
+        """, 7),
+    # An inference script rebuilds its TextVectorization from the texts it predicts on (public code, reduced):
+    # the token ids no longer match the ones the model was trained with.
+    "inference_script_rebuilds_the_vocabulary_from_test_texts": ("""\
+        import tensorflow as tf
+        model = tf.keras.models.load_model("classifier.keras")
+        test_texts = load_texts("data/test")
+        vectorizer = tf.keras.layers.TextVectorization(max_tokens=2000, output_sequence_length=150)
+        vectorizer.adapt(test_texts)
+        predictions = model.predict(vectorizer(tf.constant(test_texts)))
+        """, 5),
+    # The layer maps the test texts with their own vocabulary before the training adapt replaces it.
+    "held_out_adapt_used_before_the_training_adapt": ("""\
+        import keras
+        vectorizer = keras.layers.TextVectorization()
+        vectorizer.adapt(texts_test)
+        test_ids = vectorizer(texts_test)
+        vectorizer.adapt(texts_train)
+        """, 3),
+    "adapt_on_an_ellipsis_subscript_of_the_validation_split": ("""\
+        import numpy as np
+        import tensorflow as tf
+        norm = tf.keras.layers.Normalization(axis=(1, 2))
+        norm.adapt(X_val[..., np.newaxis])
+        """, 4),
 }
 
 
@@ -647,6 +689,25 @@ def test_keras_fix_swaps_the_dataset_inside_the_map_call():
     assert fixed(source).splitlines()[4] == "vectorize_layer.adapt(train_ds.map(lambda x, y: x))"
 
 
+def test_keras_successive_adapts_on_each_split_report_the_held_out_ones():
+    """Reduced from public code: adapt() starts from scratch, so the layer ends with the test statistics."""
+    source = """\
+        import numpy as np
+        import tensorflow as tf
+        norm = tf.keras.layers.Normalization(axis=(1, 2))
+        norm.adapt(X_train[..., np.newaxis])
+        norm.adapt(X_val[..., np.newaxis])
+        norm.adapt(X_test[..., np.newaxis])
+        """
+    assert codes(source) == [(5, "TL003"), (6, "TL003")]
+    assert fixed(source).splitlines()[3:] == ["norm.adapt(X_train[..., np.newaxis])"]
+
+
+def test_keras_fix_with_a_sibling_from_train_test_split():
+    lines = fixed(KERAS_DETECTED["separate_normalization_layer_for_the_test_split"][0]).splitlines()
+    assert lines[6] == "norm_test.adapt(x_train)"
+
+
 def test_keras_fix_removes_the_re_adapt_on_test_data():
     source = KERAS_DETECTED["normalization_adapted_again_on_the_test_data_before_evaluation"][0]
     assert "norm.adapt(x_test)" not in fixed(source)
@@ -654,6 +715,16 @@ def test_keras_fix_removes_the_re_adapt_on_test_data():
 
 
 KERAS_QUIET = {
+    # Public code, reduced: the adapt on the test split is replaced by the training adapt before anything uses it.
+    "held_out_adapt_overwritten_by_the_training_adapt": """\
+        import tensorflow as tf
+        X_test = tf.convert_to_tensor(val_df.drop(columns=["target"]))
+        X_train = tf.convert_to_tensor(train_df.drop(columns=["target"]))
+        normalizer = tf.keras.layers.Normalization(axis=-1)
+        normalizer.adapt(X_test)
+        normalizer.adapt(X_train)
+        model = tf.keras.Sequential([normalizer, tf.keras.layers.Dense(1)])
+        """,
     # The keras.io idiom: adapt on the training images (through a Sequential's first layer, or directly).
     "adapt_on_training_data": """\
         import keras

@@ -6,9 +6,17 @@ import textwrap
 import pytest
 
 import trainlint
+from concurrent.futures import ThreadPoolExecutor
+
 from runtime import autofixed, expected_findings, fixtures, reported, run_script
 
 BUGS = fixtures("TL005")
+
+
+def run_both(buggy, repaired):
+    """Run the buggy fixture and its fix side by side (each pays TensorFlow's / torch's import once)."""
+    with ThreadPoolExecutor(2) as pool:
+        return tuple(pool.map(run_script, (buggy, repaired)))
 
 
 def findings(source: str):
@@ -40,8 +48,7 @@ def test_runtime_clipping_has_no_effect_and_the_fix_bounds_the_update(path, tmp_
     """Every batch's true gradient norm is far above max_norm, so a working clip makes every applied norm
     exactly max_norm. Misplaced, the applied norm exceeds it (or, on scaled AMP gradients, collapses to
     max_norm / scale)."""
-    buggy = run_script(path)
-    repaired = run_script(autofixed(path, tmp_path))
+    buggy, repaired = run_both(path, autofixed(path, tmp_path))
     max_norm = buggy["max_norm"]
     assert repaired["steps"] == buggy["steps"] > 1
     if "amp_no_unscale" in path.stem:

@@ -162,8 +162,9 @@ def _control_call(site: CallSite, structure: Structure, roles: Roles,
     elif name is not None and qualname is None and _LR_HELPER.fullmatch(name):
         how = "helper"  # a local (or unresolved) scheduler class or lr helper
     elif (site.method in ("assign", "set_value") and call.args
-          and (site.receiver or dotted(call.args[0].value) or "").endswith((".lr", ".learning_rate"))):
-        return LrControl(call, "write", (), function)  # Keras: optimizer.learning_rate.assign(x)
+          and any((key or "").endswith((".lr", ".learning_rate"))
+                  for key in (site.receiver, dotted(call.args[0].value)))):
+        return LrControl(call, "write", (), function)  # optimizer.learning_rate.assign(x), K.set_value(opt.lr, x)
     else:
         return None
     optimizers = []

@@ -33,7 +33,7 @@ KERAS_OPTIMIZERS: dict[str, float] = {
     "keras.optimizers.Adadelta": 1e-3,
     "keras.optimizers.Adafactor": 1e-3,
     "keras.optimizers.Ftrl": 1e-3,
-    "keras.optimizers.Lion": 1e-4,
+    "keras.optimizers.Lion": 1e-3,
     "keras.optimizers.Lamb": 1e-3,
     "keras.optimizers.SGD": 1e-2,
 }

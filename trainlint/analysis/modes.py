@@ -362,9 +362,16 @@ class TapeForwards:
                  if isinstance(expr, cst.Call) and self.imports.qualify(expr.func) in _TAPES}
         if not tapes:
             return []
-        scope = _scope_sites(function.body if function is not None else self.structure.body)
-        gradients = [s.call for s in scope if s.method == "gradient" and s.receiver in tapes]
-        if not gradients or not any(s.method in ("apply_gradients", "apply") for s in scope):
+        scope = _ordered(function.body if function is not None else self.structure.body)
+        gradients = []  # the tape's gradients: after the block, before another block rebinds the name
+        for entry in scope[next(i for i, e in enumerate(scope) if e is item) + 1:]:
+            if isinstance(entry, With):
+                if any(key in tapes for key, _ in entry.bound):
+                    break
+            elif entry.method == "gradient" and entry.receiver in tapes:
+                gradients.append(entry.call)
+        if not gradients or not any(isinstance(e, CallSite) and e.method in ("apply_gradients", "apply")
+                                    for e in scope):
             return []
         found = []
         for site in _scope_sites(item.body):
@@ -522,6 +529,9 @@ class TapeForwards:
         holds as an attribute."""
         chain = _class_chain(self.structure, name)
         for klass in chain:
+            for base in klass.bases:  # `class ProbedDropout(layers.Dropout)`
+                if base.startswith("keras.layers.") and base.rsplit(".", 1)[-1] in K.TRAINING_DEPENDENT_LAYERS:
+                    return base.rsplit(".", 1)[-1], klass.node
             for method in klass.methods.values():
                 for site in _scope_sites(method.body):
                     qualname = self.imports.qualify(site.call.func)
@@ -584,20 +594,25 @@ class TapeForwards:
 
 
 def _scope_sites(items: list[Item]) -> list[CallSite]:
-    """Every call written in a block, nested blocks included (not in nested functions)."""
-    out: list[CallSite] = []
-    pending = list(items)
-    while pending:
-        item = pending.pop(0)
+    """Every call written in a block, nested blocks included (not in nested functions), in source order."""
+    return [entry for entry in _ordered(items) if isinstance(entry, CallSite)]
+
+
+def _ordered(items: list[Item]) -> list:
+    """The calls of a block in source order, each `with` statement (the With item) before its own calls."""
+    out: list = []
+    for item in items:
+        if isinstance(item, With):
+            out.append(item)
         out.extend(item_calls(item))
         if isinstance(item, Loop):
-            pending.extend(item.body + item.orelse)
+            out.extend(_ordered(item.body + item.orelse))
         elif isinstance(item, Branch):
             for arm in item.arms:
-                pending.extend(arm)
-            pending.extend(item.always)
+                out.extend(_ordered(arm))
+            out.extend(_ordered(item.always))
         elif isinstance(item, With):
-            pending.extend(item.body)
+            out.extend(_ordered(item.body))
     return out
 
 

@@ -299,8 +299,8 @@ class DataSplits:
         if dotted(index) is not None:
             # The rows an index selects decide: `X_train_val.iloc[val_idx]` is held out.
             return self._expr(index, function, depth + 1, bound) or base  # X[val_idx]
-        if isinstance(index, (cst.Integer, cst.List, cst.UnaryOperation)):
-            return base  # val_df[["a", "b"]], X_test[0], val_df[~val_df.bad]
+        if isinstance(index, (cst.Integer, cst.List, cst.UnaryOperation, cst.Ellipsis)):
+            return base  # val_df[["a", "b"]], X_test[0], val_df[~val_df.bad], X_val[..., np.newaxis]
         return None
 
     def _call(self, node: cst.Call, function, depth: int, bound: dict | None = None) -> str | None:

@@ -112,6 +112,8 @@ class ScalerFitOnEvalData(Rule):
                 if event.role.qualname.startswith(K.EXPLORATORY_PREFIXES) and \
                         not _paired(splits, event, fits, split_of):
                     continue  # PCA(2).fit_transform(test_features) for a plot
+                if _overwritten(splits, event, fits, split_of):
+                    continue  # `norm.adapt(x_val); norm.adapt(x_train)`: the second adapt replaces what the first learned
                 yield _fit_on_eval(model, splits, event, _prior_train_fit(event, fits, split_of))
             elif last(event.role.qualname) not in K.CATEGORY_ENCODERS and event.detail["method"] != "adapt":
                 found = _split_after(splits, event, transforms)
@@ -134,6 +136,31 @@ def _learns_from_data(event: Event) -> bool:
     name = last(role.qualname)
     return (name[:1].isupper() or name == "make_column_transformer") and name not in K.STATELESS_TRANSFORMERS \
         and not role.qualname.startswith(K.VISUALIZATION_PREFIXES)
+
+
+def _overwritten(splits: DataSplits, event: Event, fits: list[Event], split_of: dict) -> bool:
+    """Is what this fit learned replaced, before anything uses it, by a fit on the training split? `fit()` and
+    `adapt()` start from scratch; the learned state is unused when no statement in between mentions the
+    scaler (`norm.adapt(X_test); norm.adapt(X_train)`)."""
+    stmt, key = event.stmt, event.spelled
+    if event.detail["method"] not in ("fit", "adapt") or stmt is None or key is None \
+            or not isinstance(stmt.node, cst.Expr) or stmt.node.value is not event.site.call:
+        return False
+    later = next((e for e in fits if e.index > event.index and e.subject == event.subject and e.stmt is not None
+                  and e.detail["method"] in ("fit", "adapt", "fit_transform") and split_of[id(e)] == TRAIN
+                  and e.context.function is event.context.function and e.context.call_chain == event.context.call_chain
+                  and e.context.guards == event.context.guards and e.context.loops == event.context.loops), None)
+    if later is None:
+        return False
+    statements = [s for s, _ in splits.statements(event.context.function)]
+    if stmt not in statements or later.stmt not in statements:
+        return False
+    for other in statements[statements.index(stmt) + 1:statements.index(later.stmt)]:
+        value = getattr(other.node, "value", None)
+        names = Reads(value).closure if isinstance(value, cst.BaseExpression) else set()
+        if key in names or any(k == key or k.startswith(key + ".") for k, _ in other.targets if k):
+            return False
+    return True
 
 
 def _paired(splits: DataSplits, event: Event, fits: list[Event], split_of: dict) -> bool:

@@ -178,7 +178,7 @@ def _keras_message(model: ScriptModel, forward: TapeForward) -> str:
     call = model.module.code_for_node(forward.call)
     if len(call) > 60 or "\n" in call:
         call = f"{forward.model}(...)"
-    where = f" in `{forward.function.name}()`" if forward.function is not None else ""
+    where = f", in `{forward.function.name}()`" if forward.function is not None else ""
     return (f"`{call}` (line {model.line(forward.call)}{where}) runs in the `tf.GradientTape` training step "
             f"on line {model.line(forward.tape)} without `training=True`, but `{forward.model}` holds "
             f"`{forward.layer}` (line {model.line(forward.layer_node)}): the step trains it in inference mode, "
