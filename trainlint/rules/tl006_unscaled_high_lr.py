@@ -38,7 +38,7 @@ class UnscaledHighLr(Rule):
     | optimizer (Keras) | default lr | reported at lr >= |
     |---|---|---|
     | `Adam`, `AdamW`, `Adamax`, `Nadam`, `RMSprop`, `Lamb` | 0.001 | 0.1 |
-    | `Lion` | 0.0001 | 0.1 |
+    | `Lion` | 0.001 | 0.1 |
     | `Adagrad`, `Adafactor` | 0.001 | 1.0 |
     | `Adadelta` | 0.001 | 10 |
     | `SGD` | 0.01 | 1.0 |
