@@ -564,6 +564,14 @@ QUIET = {
         for xb in val_loader:
             out = scaler.transform(xb)
         """,
+    # fit() starts from scratch: a fit on the validation split that nothing uses before the training fit.
+    "fit_on_val_replaced_by_the_fit_on_train": """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        scaler.fit(X_val)
+        scaler.fit(X_train)
+        X_val = scaler.transform(X_val)
+        """,
     # Keras' own fit on validation data is not a data scaler (and history is not one either).
     "keras_model_fit_returns_history": """\
         import keras

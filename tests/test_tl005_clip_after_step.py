@@ -436,6 +436,18 @@ def test_tensorflow_clip_by_global_norm_after_apply_gradients_is_reported_and_mo
 
 
 KERAS_DETECTED = {
+    # keras.io (Keras 3) "writing a training loop from scratch in TensorFlow": optimizer.apply(grads, weights).
+    "keras3_optimizer_apply_then_clip": ("""\
+        import keras
+        import tensorflow as tf
+        optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+        for step, (x, y) in enumerate(train_dataset):
+            with tf.GradientTape() as tape:
+                loss_value = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss_value, model.trainable_weights)
+            optimizer.apply(grads, model.trainable_weights)
+            grads = [tf.clip_by_value(g, -1.0, 1.0) for g in grads]
+        """, 9),
     # A helper step (e.g. under @tf.function) clipping each gradient in a comprehension.
     "clip_by_norm_comprehension_in_a_tf_function": ("""\
         import tensorflow as tf
@@ -510,6 +522,14 @@ def test_tensorflow_fix_applies_the_clipped_list_when_it_has_another_name():
         "    opt.apply_gradients(zip(clipped, model.trainable_variables))",
         '    tf.summary.scalar("grad_norm", gnorm)',
     ]
+
+
+def test_tensorflow_message_names_keras3_apply():
+    [finding] = findings(KERAS_DETECTED["keras3_optimizer_apply_then_clip"][0])
+    assert "after `optimizer.apply(...)` (line 8)" in finding.message
+    assert fixed(KERAS_DETECTED["keras3_optimizer_apply_then_clip"][0]).splitlines()[7:9] == [
+        "    grads = [tf.clip_by_value(g, -1.0, 1.0) for g in grads]",
+        "    optimizer.apply(grads, model.trainable_weights)"]
 
 
 def test_tensorflow_fix_keeps_a_thrown_away_clip_result():
@@ -629,6 +649,54 @@ KERAS_QUIET = {
                 loss = loss_fn(y, model(x))
             grads = tape.gradient(loss, model.trainable_variables)
             grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        """,
+    # The clipped list leaves the step: the caller (or the next call) decides what is applied.
+    "clipped_list_returned_or_kept_for_the_next_update": """\
+        import tensorflow as tf
+        class Trainer:
+            def step(self, grads):
+                if self.pending is not None:
+                    self.optimizer.apply_gradients(zip(self.pending, self.variables))
+                self.optimizer.apply_gradients(zip(grads, self.variables))
+                self.pending = [tf.clip_by_norm(g, 1.0) for g in grads]
+            def apply_and_clip(self, grads):
+                self.optimizer.apply_gradients(zip(grads, self.variables))
+                return [tf.clip_by_norm(g, 1.0) for g in grads]
+        """,
+    # `apply` of something that is not a Keras optimizer (pandas, a user's object) is not an update.
+    "apply_methods_of_other_objects": """\
+        import pandas as pd
+        import tensorflow as tf
+        grads = tape.gradient(loss, model.trainable_variables)
+        frame.apply(grads)
+        transform.apply(grads, model.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        """,
+    "keras3_guide_loop_with_clip_before_apply": """\
+        import keras
+        import tensorflow as tf
+        optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+        for step, (x, y) in enumerate(train_dataset):
+            with tf.GradientTape() as tape:
+                loss_value = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss_value, model.trainable_weights)
+            grads, _ = tf.clip_by_global_norm(grads, 1.0)
+            optimizer.apply(grads, model.trainable_weights)
+        """,
+    # TF1 and TF2 shapes from public code (reduced): clipping pair by pair, or only the gradients that exist,
+    # before the apply.
+    "clip_pairs_in_a_loop_or_skip_missing_gradients_before_apply": """\
+        import tensorflow as tf
+        grads = optimizer.compute_gradients(model_loss)
+        for i, (g, v) in enumerate(grads):
+            if g is not None:
+                grads[i] = (tf.clip_by_norm(g, 5), v)
+        train_op = optimizer.apply_gradients(grads)
+        grads = tape.gradient(total_loss, trainable_vars)
+        grads = [tf.clip_by_norm(g, 1.0) if g is not None else None for g in grads]
+        grads_and_vars = [(g, v) for g, v in zip(grads, trainable_vars) if g is not None]
+        self.optimizer.apply_gradients(grads_and_vars)
         """,
     "apply_and_clip_in_exclusive_branches": """\
         import tensorflow as tf

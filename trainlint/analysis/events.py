@@ -15,7 +15,7 @@ import libcst as cst
 
 from . import knowledge as K
 from .autograd import DETACHED, LIVE, TensorRef, occurrences
-from .names import dotted, last
+from .names import dotted, last, normalize
 from .roles import (ACCELERATOR, DATA_SCALER, GRAD_SCALER, INSTANCE, MODEL, OPTIMIZER, OTHER, SCHEDULER,
                     Role, Roles)
 from .structure import Branch, CallSite, FunctionInfo, Item, Loop, Stmt, Structure, With
@@ -398,6 +398,10 @@ class EventBuilder:
         if method == "apply_gradients":
             self.emit(APPLY_GRADIENTS, receiver, site=site, stmt=stmt, context=context, frame=frame)
             return
+        if method == "apply" and receiver is not None and self.keras_optimizer(receiver, frame):
+            # Keras 3: `optimizer.apply(grads, model.trainable_weights)`
+            self.emit(APPLY_GRADIENTS, receiver, site=site, stmt=stmt, context=context, frame=frame, keras_apply=True)
+            return
         if method == "gradient" and receiver is not None:
             self.emit(TAPE_GRADIENT, receiver, site=site, stmt=stmt, context=context, frame=frame)
             return
@@ -417,6 +421,17 @@ class EventBuilder:
             key = dotted(arg.value)
             if key is not None and self.role(key, frame) is not None and self.role(key, frame).kind == OPTIMIZER:
                 self.emit(OPAQUE_USE, key, site=site, stmt=stmt, context=context, frame=frame)
+
+    def keras_optimizer(self, key: str, frame: _Frame) -> bool:
+        """A Keras optimizer: built by a `keras.optimizers` constructor, or named like an optimizer in a file
+        that imports Keras (`self.optimizer` in a `keras.Model.train_step`)."""
+        role = self.role(key, frame)
+        if role is None or role.kind != OPTIMIZER:
+            return False
+        if role.qualname:
+            return role.qualname.startswith("keras.optimizers.")
+        return role.evidence == "name" and any(
+            q == "keras" or q.startswith(("keras.", "tensorflow")) for q in map(normalize, self.imports.names.values()))
 
     def backward(self, site: CallSite, stmt, context, frame, first) -> None:
         receiver = site.receiver

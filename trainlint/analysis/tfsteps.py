@@ -27,7 +27,7 @@ _PAIRS = frozenset({"zip", "enumerate"})
 
 @dataclass(eq=False)
 class AppliedGradients:
-    """One `optimizer.apply_gradients(...)`."""
+    """One `optimizer.apply_gradients(...)` (or Keras 3's `optimizer.apply(grads, variables)`)."""
 
     event: Event
     key: str | None  # `grads` for `apply_gradients(zip(grads, variables))`; `pairs` for `apply_gradients(pairs)`
@@ -84,6 +84,8 @@ class TfSteps:
         if arg is None:
             arg = next((a.value for a in call.args if a.keyword is not None
                         and a.keyword.value == "grads_and_vars"), None)
+        if event.detail.get("keras_apply"):  # optimizer.apply(grads, variables)
+            arg = _argument(call, 0, ("grads",))
         node = _gradient_list(arg)
         key = dotted(node) if node is not None else None
         return AppliedGradients(event, key, node, self._clips_itself(event))
@@ -108,8 +110,8 @@ class TfSteps:
     # -- tf.clip_by_* on a gradient list ------------------------------------------------------------
     def _clip(self, event: Event) -> GradientClip | None:
         call, stmt = event.site.call, event.stmt
-        if stmt is None:
-            return None
+        if stmt is None or isinstance(stmt.node, cst.Return):
+            return None  # `return [tf.clip_by_norm(g, 1.0) for g in grads]`: the caller decides what is applied
         comprehension = event.detail.get("comprehension")
         if comprehension is not None:
             source = _comprehension_source(comprehension, call)

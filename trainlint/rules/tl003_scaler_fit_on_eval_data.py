@@ -33,8 +33,9 @@ class ScalerFitOnEvalData(Rule):
     Which data is held out is read from `train_test_split` targets, from subscripts such as
     `data["test"]`, `df[df.split == "val"]` or `X[val_idx]`, and from names (`X_val`, `test_df`,
     `y_dev`); names that say nothing (`a, b = load()`) are not guessed at. Fitting on training data and
-    transforming the rest, scalers inside a `Pipeline` given to `cross_val_score` / `GridSearchCV`, and
-    per-fold fits (`scaler.fit(X[train_idx])`) are correct and not reported.
+    transforming the rest, scalers inside a `Pipeline` given to `cross_val_score` / `GridSearchCV`,
+    per-fold fits (`scaler.fit(X[train_idx])`), and a `fit()` / `adapt()` on held-out data that a fit on
+    the training split replaces before anything uses it are not reported.
 
     ## Why is this bad?
     A fitted scaler learns statistics (mean and scale, min and max, quantiles, components). Fit on the

@@ -28,8 +28,8 @@ class ClipAfterStep(Rule):
     - with AMP, between `scaler.scale(loss).backward()` and `scaler.step(optimizer)` without
       `scaler.unscale_(optimizer)` first;
     - in Keras / TensorFlow custom steps, `tf.clip_by_global_norm`, `tf.clip_by_norm` or
-      `tf.clip_by_value` applied to the gradient list after `optimizer.apply_gradients(...)` has
-      applied it.
+      `tf.clip_by_value` applied to the gradient list after `optimizer.apply_gradients(...)` (or
+      Keras 3's `optimizer.apply(grads, variables)`) has applied it.
 
     ## Why is this bad?
     Clipping only changes the update if it rewrites `.grad` between the `backward()` that fills it
@@ -330,6 +330,8 @@ def _after_apply_gradients(model: ScriptModel):
         if any(a.event.index > event.index and same_instance(a.event, event) and not exclusive(a.event, event)
                and (a.key == consumed or contains(a.event.site.call, clip.expression)) for a in steps.applies):
             continue  # a later apply_gradients in the same pass applies the clipped list
+        if clip.result not in (None, clip.source) and any(a.key == clip.result for a in steps.applies):
+            continue  # `self.clipped = ...` is applied somewhere else (e.g. in the next call)
         yield Violation(
             event.node,
             f"`{_clip_name(event)}` (line {model.line(event.node)}) clips `{clip.source}` after "
@@ -388,4 +390,4 @@ def _fix_before_apply(model: ScriptModel, clip: GradientClip, applied: AppliedGr
 
 def _apply_text(model: ScriptModel, applied: AppliedGradients) -> str:
     receiver = applied.event.spelled or source_text(model, applied.event.site.call.func.value, 30)
-    return f"{receiver}.apply_gradients(...)"
+    return f"{receiver}.{applied.event.site.method}(...)"
