@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  trainlint (check_file):      {lint:8.2f} s  {len(files) / lint:8.1f} files/s  {lines / lint:9.0f} lines/s")
     print(f"  ratio trainlint / floor: {lint / floor:.2f}x  (target <= 1.5x)")
     if args.slowest:
-        print(f"  worst ratios (files of 50+ lines):")
+        print("  worst ratios (files of 50+ lines):")
         ranked = sorted((r for r in rows if r[1] >= 50), key=lambda r: r[3] / r[2], reverse=True)
         for path, count, f, t in ranked[: args.slowest]:
             print(f"    {t / f:5.2f}x  {count:6d} lines  {t * 1000:8.1f} ms  {path}")

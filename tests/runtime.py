@@ -34,6 +34,11 @@ def expected_findings(path: Path) -> set[tuple[int, str]]:
     return found
 
 
+def fix_is_unsafe(path: Path) -> bool:
+    """A fixture whose fix is only offered as unsafe says so with a `# fix: unsafe` line."""
+    return "# fix: unsafe" in path.read_text()
+
+
 def reported(path: Path, select: str | None = None) -> set[tuple[int, str]]:
     findings = trainlint.lint_source(path.read_text(), path=str(path))
     return {(f.location.row, f.code) for f in findings if select is None or f.code.startswith(select)}

@@ -9,20 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from samples import BUGGY
 
 from trainlint import engine, files
 from trainlint.cli import main
 from trainlint.config import Settings
 
-BUGGY = """\
-import torch
-model = torch.nn.Linear(4, 1)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for x in range(3):
-    loss = model(torch.randn(2, 4)).sum()
-    loss.backward()
-    opt.step()
-"""
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from samples import BUGGY, FIXED
 
 import trainlint
 from trainlint import engine
@@ -16,16 +17,6 @@ from trainlint.cli import main
 from trainlint.config import Settings
 from trainlint.rules import ALL_RULES
 
-BUGGY = """\
-import torch
-model = torch.nn.Linear(4, 1)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for x in range(3):
-    loss = model(torch.randn(2, 4)).sum()
-    loss.backward()
-    opt.step()
-"""
-FIXED = BUGGY.replace("for x in range(3):\n", "for x in range(3):\n    opt.zero_grad()\n")
 TL001_LINE = "bug.py:6:5: TL001 "
 
 
@@ -206,6 +197,7 @@ class _UnsafeRule:
     def check(self, model, options):
         import libcst as cst
         import libcst.matchers as m
+
         from trainlint.fixes import UNSAFE, Fix, Replace
         from trainlint.rules import Violation
 

@@ -6,20 +6,16 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from samples import BUGGY
 
 from trainlint.cli import main
-from trainlint.config import ConfigError, Settings, SettingsResolver, settings_from_table
+from trainlint.config import (
+    ConfigError,
+    Settings,
+    SettingsResolver,
+    settings_from_table,
+)
 from trainlint.rules import ALL_RULES, RULES_BY_CODE, RULES_BY_NAME, Rule
-
-BUGGY = """\
-import torch
-model = torch.nn.Linear(4, 1)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for x in range(3):
-    loss = model(torch.randn(2, 4)).sum()
-    loss.backward()
-    opt.step()
-"""
 
 
 @pytest.fixture

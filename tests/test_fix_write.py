@@ -14,21 +14,12 @@ from typing import ClassVar
 import libcst as cst
 import libcst.matchers as m
 import pytest
+from samples import BUGGY, FIXED
 
 from trainlint.cli import main
 from trainlint.fixes import Fix, InsertBefore, Replace, statement, write_atomic
 from trainlint.rules import ALL_RULES, Rule, Violation
 
-BUGGY = """\
-import torch
-model = torch.nn.Linear(4, 1)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for x in range(3):
-    loss = model(torch.randn(2, 4)).sum()
-    loss.backward()
-    opt.step()
-"""
-FIXED = BUGGY.replace("for x in range(3):\n", "for x in range(3):\n    opt.zero_grad()\n")
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 

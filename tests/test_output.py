@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from samples import BUGGY, FIXED
 
 from trainlint.cli import main
 from trainlint.config import Settings
@@ -25,16 +26,6 @@ from trainlint.output import Report, github, sarif, snippet, write_report
 from trainlint.output.summary import summary_line
 from trainlint.rules import ALL_RULES
 
-BUGGY = """\
-import torch
-model = torch.nn.Linear(4, 1)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for x in range(3):
-    loss = model(torch.randn(2, 4)).sum()
-    loss.backward()
-    opt.step()
-"""
-CLEAN = BUGGY.replace("for x in range(3):\n", "for x in range(3):\n    opt.zero_grad()\n")
 SYNTAX_ERROR = "import torch\ndef broken(:\n    pass\n"
 # Where the engine places the E999 is the parser's business, not the formatters': ask it.
 [_E999] = lint_source(SYNTAX_ERROR, "broken.py")
@@ -94,7 +85,7 @@ def test_concise_quiet_prints_the_findings_only(project, capsys):
 
 
 def test_concise_says_all_checks_passed_on_clean_code(project, capsys):
-    (project / "clean.py").write_text(CLEAN)
+    (project / "clean.py").write_text(FIXED)
     code, out, _ = run(capsys, "--output-format", "concise", "clean.py")
     assert (code, out) == (0, "All checks passed!\n")
 

@@ -13,19 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from samples import BUGGY, FIXED
 
 ROOT = Path(__file__).resolve().parents[1]
 
-BUGGY = """\
-import torch
-model = torch.nn.Linear(4, 1)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for x in range(3):
-    loss = model(torch.randn(2, 4)).sum()
-    loss.backward()
-    opt.step()
-"""
-FIXED = BUGGY.replace("for x in range(3):\n", "for x in range(3):\n    opt.zero_grad()\n")
 
 
 def git(cwd: Path, *args: str) -> None:

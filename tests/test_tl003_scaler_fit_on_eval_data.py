@@ -8,11 +8,10 @@ import pytest
 import trainlint
 from concurrent.futures import ThreadPoolExecutor
 
-from runtime import autofixed, expected_findings, fixtures, reported, run_script
+from runtime import autofixed, fix_is_unsafe, fixtures, run_script
 from trainlint.analysis.splits import EVAL, MIXED, TRAIN, name_tokens, split_of_name
 
 BUGS = fixtures("TL003")
-UNSAFE_ONLY = {"bug_torch_before_split"}  # the fit-before-split fix restructures the script: unsafe
 
 
 def run_both(buggy, repaired):
@@ -35,26 +34,11 @@ def fixed(source: str, unsafe: bool = False) -> str:
 
 # -- fixtures ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", BUGS, ids=lambda p: p.stem)
-def test_reports_exactly_the_marked_lines(path):
-    assert reported(path, "TL003") == expected_findings(path)
-
-
-@pytest.mark.parametrize("path", BUGS, ids=lambda p: p.stem)
-def test_fixed_fixture_has_no_finding_and_fix_is_idempotent(path, tmp_path):
-    unsafe = path.stem in UNSAFE_ONLY
-    if unsafe:
-        assert trainlint.fix_source(path.read_text()) == path.read_text(), "this fix must not be applied as safe"
-    fixed_path = autofixed(path, tmp_path, unsafe=unsafe)
-    assert reported(fixed_path, "TL003") == set()
-    assert trainlint.fix_source(fixed_path.read_text(), unsafe=unsafe) == fixed_path.read_text()
-
-
-@pytest.mark.parametrize("path", BUGS, ids=lambda p: p.stem)
 def test_runtime_scaler_learns_held_out_statistics_and_the_fix_uses_training_ones(path, tmp_path):
-    buggy, fixed_run = run_both(path, autofixed(path, tmp_path, unsafe=path.stem in UNSAFE_ONLY))
+    buggy, fixed_run = run_both(path, autofixed(path, tmp_path, unsafe=fix_is_unsafe(path)))
     # The scaler the script ends with does not apply the training split's statistics ...
     assert buggy["fitted_vs_train"] > 0.1, "the buggy fixture's scaler should not use the training statistics"
-    if path.stem not in UNSAFE_ONLY:
+    if not fix_is_unsafe(path):
         # ... but exactly the held-out split's (a fit on everything is between the two).
         assert buggy["fitted_vs_held_out"] < 1e-9
     assert fixed_run["fitted_vs_train"] < 1e-9, "after the fix the scaler must apply the training statistics"
