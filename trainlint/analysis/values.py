@@ -139,8 +139,8 @@ class Values:
         return None
 
     def subscript(self, expr: cst.Subscript, function: FunctionInfo | None, depth: int) -> float | None:
-        if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
-            return None
+        element = self._dict_element(expr, function)
+        return self.number(element, function, depth) if element is not None else None
         index = expr.slice[0].slice.value
         if not isinstance(index, cst.SimpleString):
             return None
