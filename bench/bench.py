@@ -30,7 +30,7 @@ from trainlint.files import ReadError, read_source
 
 
 def collect(directories: list[Path]) -> tuple[list[tuple[Path, str]], int, list[tuple[Path, str]]]:
-    """(analysed files with their text, number skipped by the prefilter, unreadable files with why)."""
+    """(analysed files with their text, number skipped by the prefilter, unreadable/unparsable files with why)."""
     analysed, skipped, unreadable = [], 0, []
     for directory in directories:
         for path in sorted(directory.rglob("*.py")):
@@ -43,8 +43,13 @@ def collect(directories: list[Path]) -> tuple[list[tuple[Path, str]], int, list[
                 continue
             if source is None:
                 skipped += 1
-            else:
-                analysed.append((path, source.text))
+                continue
+            try:  # the floor is only defined for files libcst can parse; the others are E999 either way
+                cst.parse_module(source.text)
+            except cst.ParserSyntaxError:
+                unreadable.append((path, "libcst cannot parse it (E999)"))
+                continue
+            analysed.append((path, source.text))
     return analysed, skipped, unreadable
 
 
