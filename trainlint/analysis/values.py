@@ -141,14 +141,3 @@ class Values:
     def subscript(self, expr: cst.Subscript, function: FunctionInfo | None, depth: int) -> float | None:
         element = self._dict_element(expr, function)
         return self.number(element, function, depth) if element is not None else None
-        index = expr.slice[0].slice.value
-        if not isinstance(index, cst.SimpleString):
-            return None
-        key = dotted(expr.value)
-        source = self.single_assignment(key, function) if key else None
-        if isinstance(source, cst.Dict):
-            for element in source.elements:
-                if (isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString)
-                        and element.key.evaluated_value == index.evaluated_value):
-                    return self.number(element.value, function, depth)
-        return None
