@@ -11,6 +11,8 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import trainlint
@@ -64,3 +66,23 @@ def autofixed(path: Path, directory: Path, unsafe: bool = False) -> Path:
     target = directory / path.name
     target.write_text(fixed)
     return target
+
+
+def run_both(buggy: Path, repaired: Path) -> tuple[dict, dict]:
+    """Run the buggy fixture and its fix side by side (each pays TensorFlow's / torch's import once)."""
+    with ThreadPoolExecutor(2) as pool:
+        return tuple(pool.map(run_script, (buggy, repaired)))
+
+
+# Inline test snippets: dedented source, findings of one rule.
+def lint_snippet(source: str, settings=None, *, code: str | None = None) -> list:
+    findings = trainlint.lint_source(textwrap.dedent(source), settings=settings)
+    return [f for f in findings if code is None or f.code == code]
+
+
+def rows(source: str, settings=None, *, code: str | None = None) -> list[tuple[int, str]]:
+    return [(f.location.row, f.code) for f in lint_snippet(source, settings, code=code)]
+
+
+def fix_snippet(source: str, unsafe: bool = False) -> str:
+    return trainlint.fix_source(textwrap.dedent(source), unsafe=unsafe)

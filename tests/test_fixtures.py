@@ -7,9 +7,9 @@ A fixture whose fix is only offered as unsafe says so with a `# fix: unsafe` lin
 from __future__ import annotations
 
 import pytest
+from runtime import FIXTURES, autofixed, expected_findings, fix_is_unsafe, reported
 
 import trainlint
-from runtime import FIXTURES, autofixed, expected_findings, fix_is_unsafe, reported
 from trainlint.rules import RULES_BY_CODE
 from trainlint.rules.base import FIX_UNSAFE
 

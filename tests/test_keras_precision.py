@@ -12,13 +12,11 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from runtime import autofixed, rows, run_script
 
 import trainlint
-from runtime import autofixed, run_script
 
-
-def findings(source: str):
-    return [(f.location.row, f.code) for f in trainlint.lint_source(textwrap.dedent(source))]
+findings = rows
 
 
 QUIET = {

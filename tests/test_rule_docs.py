@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
+from runtime import ROOT
 
 import trainlint
-from runtime import ROOT
 from trainlint.rules import ALL_RULES
 
 DOCS = ROOT / "docs" / "rules"

@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import textwrap
+from functools import partial
 
 import pytest
+from runtime import autofixed, fixtures, rows, run_script
 
 import trainlint
-from runtime import autofixed, fixtures, run_script
 
 BUGS = fixtures("TL001")
 
 
-def codes(source: str) -> list[tuple[int, str]]:
-    return [(f.location.row, f.code) for f in trainlint.lint_source(textwrap.dedent(source))
-            if f.code == "TL001"]
+codes = partial(rows, code="TL001")
 
 
 @pytest.mark.parametrize("path", BUGS, ids=lambda p: p.stem)

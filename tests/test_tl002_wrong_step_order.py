@@ -1,26 +1,17 @@
 """TL002 wrong-step-order: detection, silence on correct code, and runtime-verified fixes."""
 from __future__ import annotations
 
-import textwrap
+from functools import partial
 
 import pytest
-
-import trainlint
-from runtime import autofixed, fixtures, run_script
+from runtime import autofixed, fix_snippet, fixtures, lint_snippet, rows, run_script
 
 BUGS = fixtures("TL002")
 
 
-def findings(source: str):
-    return [f for f in trainlint.lint_source(textwrap.dedent(source)) if f.code == "TL002"]
-
-
-def codes(source: str) -> list[tuple[int, str]]:
-    return [(f.location.row, f.code) for f in findings(source)]
-
-
-def fixed(source: str) -> str:
-    return trainlint.fix_source(textwrap.dedent(source))
+findings = partial(lint_snippet, code="TL002")
+codes = partial(rows, code="TL002")
+fixed = fix_snippet
 
 
 @pytest.mark.parametrize("path", BUGS, ids=lambda p: p.stem)

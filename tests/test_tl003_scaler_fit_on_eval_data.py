@@ -2,34 +2,27 @@
 from __future__ import annotations
 
 import textwrap
+from functools import partial
 
 import pytest
+from runtime import (
+    autofixed,
+    fix_is_unsafe,
+    fix_snippet,
+    fixtures,
+    lint_snippet,
+    rows,
+    run_both,
+)
 
-import trainlint
-from concurrent.futures import ThreadPoolExecutor
-
-from runtime import autofixed, fix_is_unsafe, fixtures, run_script
 from trainlint.analysis.splits import EVAL, MIXED, TRAIN, name_tokens, split_of_name
 
 BUGS = fixtures("TL003")
 
 
-def run_both(buggy, repaired):
-    """Run the buggy fixture and its fix side by side (each pays TensorFlow's / torch's import once)."""
-    with ThreadPoolExecutor(2) as pool:
-        return tuple(pool.map(run_script, (buggy, repaired)))
-
-
-def findings(source: str):
-    return [f for f in trainlint.lint_source(textwrap.dedent(source)) if f.code == "TL003"]
-
-
-def codes(source: str) -> list[tuple[int, str]]:
-    return [(f.location.row, f.code) for f in findings(source)]
-
-
-def fixed(source: str, unsafe: bool = False) -> str:
-    return trainlint.fix_source(textwrap.dedent(source), unsafe=unsafe)
+findings = partial(lint_snippet, code="TL003")
+codes = partial(rows, code="TL003")
+fixed = fix_snippet
 
 
 # -- fixtures ---------------------------------------------------------------------------------------------

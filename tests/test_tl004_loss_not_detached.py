@@ -2,22 +2,20 @@
 from __future__ import annotations
 
 import textwrap
+from functools import partial
 
 import pytest
+from runtime import autofixed, fix_snippet, fixtures, rows, run_script
 
 import trainlint
-from runtime import autofixed, fixtures, run_script
 
 BUGS = fixtures("TL004")
 
 
-def codes(source: str) -> list[tuple[int, str]]:
-    return [(f.location.row, f.code) for f in trainlint.lint_source(textwrap.dedent(source))
-            if f.code == "TL004"]
+codes = partial(rows, code="TL004")
 
 
-def fixed(source: str) -> str:
-    return trainlint.fix_source(textwrap.dedent(source))
+fixed = fix_snippet
 
 
 def script(source: str) -> str:

@@ -1,34 +1,24 @@
 """TL005 clip-after-step: detection, silence on correct code, and runtime-verified fixes."""
 from __future__ import annotations
 
-import textwrap
+from functools import partial
 
 import pytest
-
-import trainlint
-from concurrent.futures import ThreadPoolExecutor
-
-from runtime import autofixed, fixtures, run_script
+from runtime import (
+    autofixed,
+    fix_snippet,
+    fixtures,
+    lint_snippet,
+    rows,
+    run_both,
+)
 
 BUGS = fixtures("TL005")
 
 
-def run_both(buggy, repaired):
-    """Run the buggy fixture and its fix side by side (each pays TensorFlow's / torch's import once)."""
-    with ThreadPoolExecutor(2) as pool:
-        return tuple(pool.map(run_script, (buggy, repaired)))
-
-
-def findings(source: str):
-    return [f for f in trainlint.lint_source(textwrap.dedent(source)) if f.code == "TL005"]
-
-
-def codes(source: str) -> list[tuple[int, str]]:
-    return [(f.location.row, f.code) for f in findings(source)]
-
-
-def fixed(source: str) -> str:
-    return trainlint.fix_source(textwrap.dedent(source))
+findings = partial(lint_snippet, code="TL005")
+codes = partial(rows, code="TL005")
+fixed = fix_snippet
 
 
 @pytest.mark.parametrize("path", BUGS, ids=lambda p: p.stem)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import math
 import textwrap
+from functools import partial
 
 import pytest
+from runtime import autofixed, fixtures, rows, run_script
 
 import trainlint
-from runtime import autofixed, fixtures, run_script
 from trainlint.analysis import knowledge as K
 from trainlint.config import ConfigError, Settings, settings_from_table
 from trainlint.rules.tl006_unscaled_high_lr import UnscaledHighLr
@@ -15,9 +16,7 @@ from trainlint.rules.tl006_unscaled_high_lr import UnscaledHighLr
 BUGS = fixtures("TL006")
 
 
-def codes(source: str, settings: Settings | None = None) -> list[tuple[int, str]]:
-    return [(f.location.row, f.code) for f in trainlint.lint_source(textwrap.dedent(source), settings=settings)
-            if f.code == "TL006"]
+codes = partial(rows, code="TL006")
 
 
 def with_thresholds(**thresholds) -> Settings:

@@ -4,17 +4,17 @@ runtime-verified fixes (the static checks on the Keras fixtures run in test_tl00
 from __future__ import annotations
 
 import textwrap
+from functools import partial
 
 import pytest
+from runtime import autofixed, fixtures, rows, run_script
 
 import trainlint
-from runtime import autofixed, fixtures, run_script
 
 KERAS_BUGS = fixtures("TL007", "bug_keras_")
 
 
-def codes(source: str) -> list[tuple[int, str]]:
-    return [(f.location.row, f.code) for f in trainlint.lint_source(textwrap.dedent(source)) if f.code == "TL007"]
+codes = partial(rows, code="TL007")
 
 
 def test_there_are_keras_fixtures():

@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import textwrap
+from functools import partial
 
 import pytest
+from runtime import autofixed, fixtures, rows, run_script
 
 import trainlint
-from runtime import autofixed, fixtures, run_script
 
 BUGS = fixtures("TL007")
 TORCH_BUGS = fixtures("TL007", "bug_torch_")  # the Keras fixtures' runtime checks: test_tl007_keras.py
 
 
-def codes(source: str) -> list[tuple[int, str]]:
-    return [(f.location.row, f.code) for f in trainlint.lint_source(textwrap.dedent(source))
-            if f.code == "TL007"]
+codes = partial(rows, code="TL007")
 
 
 @pytest.mark.parametrize("path", TORCH_BUGS, ids=lambda p: p.stem)
