@@ -32,7 +32,7 @@ SYNTAX_ERROR = "import torch\ndef broken(:\n    pass\n"
 E999_AT = f"{_E999.location.row}:{_E999.location.column}"
 NOT_UTF8 = b'import torch\nname = "caf\xe9"\n'  # latin-1 bytes, no coding cookie: E902 at 2:12
 
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sarif-schema-2.1.0.json"
+SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"
 MATCHER = Path(__file__).resolve().parents[1] / "trainlint" / "data" / "problem-matcher.json"
 ANSI = "\x1b["
 
