@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import textwrap
 
-import libcst as cst
+import ast
 import pytest
 
 from trainlint.analysis import ScriptModel
@@ -12,7 +12,12 @@ from trainlint.analysis.names import normalize
 
 
 def model_of(source: str) -> ScriptModel:
-    return ScriptModel(cst.parse_module(textwrap.dedent(source)))
+    source = textwrap.dedent(source)
+    return ScriptModel(ast.parse(source), source)
+
+
+def expression(code: str) -> ast.expr:
+    return ast.parse(code, mode="eval").body
 
 
 def kinds(model: ScriptModel, *only: str) -> list[tuple[str, str | None]]:
@@ -33,12 +38,12 @@ def kinds(model: ScriptModel, *only: str) -> list[tuple[str, str | None]]:
 ])
 def test_qualified_names_follow_imports_and_aliases(source, expr, qualname):
     model = model_of(source)
-    assert model.imports.qualify(cst.parse_expression(expr)) == qualname
+    assert model.imports.qualify(expression(expr)) == qualname
 
 
 def test_relative_and_star_imports_are_ignored():
     model = model_of("from . import optim\nfrom torch import *\n")
-    assert model.imports.qualify(cst.parse_expression("optim.Adam")) is None
+    assert model.imports.qualify(expression("optim.Adam")) is None
 
 
 def test_normalize_spellings_of_keras():
@@ -53,7 +58,7 @@ def number(source: str, expr: str, function: str | None = None) -> float | None:
     scope = None
     if function:
         scope = next(f for f in model.structure.all_functions if f.name == function)
-    return model.values.number(cst.parse_expression(expr), scope)
+    return model.values.number(expression(expr), scope)
 
 
 @pytest.mark.parametrize("expr, value", [("1e-3", 1e-3), ("-2", -2.0), ("3 * 1e-2", 0.03), ("2 ** -3", 0.125),

@@ -233,14 +233,14 @@ def test_notebook_findings_carry_the_cell_number(project, capsys):
 
 
 def test_internal_error_in_a_rule_is_reported_for_that_file_and_the_run_goes_on(project, capsys, monkeypatch):
-    original = engine.check_file
+    original = engine.run.check_file
 
     def flaky(path, *args, **kwargs):
         if Path(path).name == "boom.py":
             raise KeyError("surprise\nwith a newline")
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "check_file", flaky)
+    monkeypatch.setattr(engine.run, "check_file", flaky)
     (project / "boom.py").write_text(BUGGY)
     exit_code, out, _ = check(capsys)
     assert exit_code == 1
@@ -257,14 +257,14 @@ def test_worker_that_dies_costs_only_its_file(tmp_path, monkeypatch):
 
     if multiprocessing.get_start_method() != "fork":
         pytest.skip("workers do not inherit the patch without fork")
-    original = engine.check_file
+    original = engine.run.check_file
 
     def deadly(path, *args, **kwargs):
         if Path(path).name == "deadly.py":
             os._exit(11)
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "check_file", deadly)
+    monkeypatch.setattr(engine.run, "check_file", deadly)
     paths = [tmp_path / f"s{i:02d}.py" for i in range(11)] + [tmp_path / "deadly.py"]
     for path in paths:
         path.write_text(BUGGY)

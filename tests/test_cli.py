@@ -195,15 +195,14 @@ class _UnsafeRule:
     code, name, summary, fix, options, frameworks = "TL901", "risky-call", "risky() is risky", "unsafe", {}, ()
 
     def check(self, model, options):
-        import libcst as cst
-        import libcst.matchers as m
+        import ast
 
         from trainlint.fixes import UNSAFE, Fix, Replace
         from trainlint.rules import Violation
 
-        for node in m.findall(model.module, m.Call(func=m.Name("risky"))):
-            yield Violation(node, "risky() is risky",
-                            Fix("Call careful()", [Replace(node.func, cst.Name("careful"))], UNSAFE))
+        for node in ast.walk(model.module):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "risky":
+                yield Violation(node, "risky() is risky", Fix("Call careful()", [Replace(node.func, "careful")], UNSAFE))
 
 
 @pytest.fixture
@@ -290,7 +289,7 @@ def test_parallel_run_gives_exactly_the_sequential_results(tmp_path):
         files.append((path, Settings()))
     sequential = list(engine.check_files(files, jobs=1))
     parallel = list(engine.check_files(files, jobs=4))
-    assert len(files) >= engine._PARALLEL_THRESHOLD
+    assert len(files) >= engine.pool._PARALLEL_THRESHOLD
     assert [r.filename for r in parallel] == [str(path) for path, _ in files]
     assert parallel == sequential
     assert sum(len(r.findings) for r in parallel) >= 8

@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import ClassVar
 
-import libcst as cst
-import libcst.matchers as m
+import ast
+
 import pytest
 from samples import BUGGY, FIXED
 
@@ -194,15 +194,17 @@ class _BadFixRule(Rule):
     mode: ClassVar[str] = "unparsable"
 
     def check(self, model, options):
-        for call in m.findall(model.module, m.Call(func=m.Name("marker"))):
-            line = next(s for s in model.module.body
-                        if m.matches(s, m.SimpleStatementLine(body=[m.Expr(m.Call(func=m.Name("marker")))])))
+        for line in model.module.body:
+            if not (isinstance(line, ast.Expr) and isinstance(line.value, ast.Call)
+                    and isinstance(line.value.func, ast.Name) and line.value.func.id == "marker"):
+                continue
+            call = line.value
             if self.mode == "unparsable":  # `if()`
-                edit = Replace(call.func, cst.Name("if"))
+                edit = Replace(call.func, "if")
             elif self.mode == "not-python":  # parses, but Python will not compile it
                 edit = Replace(line, statement("return marker"))
             elif self.mode == "unencodable":
-                edit = Replace(call.func, cst.Name("λ_marker"))
+                edit = Replace(call.func, "λ_marker")
             else:  # "endless": the fix keeps the finding, so fixes would never settle
                 edit = InsertBefore(line, statement("pass"))
             yield Violation(call, "marker() is flagged", Fix("Rewrite marker()", [edit]))
@@ -219,12 +221,26 @@ def bad_fix_rule(monkeypatch):
 @pytest.mark.parametrize("mode, reason", [
     ("unparsable", "would not parse"),
     ("not-python", "would not compile"),
-    ("endless", "did not settle"),
-    ("unencodable", "cannot be encoded as iso-8859-1"),
+    ("endless", "did not remove the finding"),
 ])
-def test_fix_that_fails_validation_leaves_the_file_untouched_and_says_why(project, capsys, bad_fix_rule, mode,
-                                                                          reason):
+def test_a_fix_that_fails_validation_is_left_out_and_the_others_are_applied(project, capsys, bad_fix_rule, mode,
+                                                                             reason):
+    """One bad fix never blocks the others in the file: it is refused (its finding stays, the user is told
+    which fix and why), and every other fix is written."""
     bad_fix_rule.mode = mode
+    path = project / "train.py"
+    path.write_bytes(("# -*- coding: latin-1 -*-\n" + BUGGY + "marker()\n").encode("latin-1"))
+    code, out, err = fix(capsys)
+    assert code == 1
+    assert path.read_bytes() == ("# -*- coding: latin-1 -*-\n" + FIXED + "marker()\n").encode("latin-1")
+    [message] = [line for line in err.splitlines() if "train.py" in line]
+    assert message.startswith("train.py: fix not applied: TL950 at line 9") and reason in message
+    assert "TL001" not in out and "train.py:10:1: TL950" in out  # the refused fix's finding is still reported
+    assert no_temp_files_left(project)
+
+
+def test_fixed_text_that_cannot_be_encoded_leaves_the_file_untouched_and_says_why(project, capsys, bad_fix_rule):
+    bad_fix_rule.mode = "unencodable"
     path = project / "train.py"
     original = ("# -*- coding: latin-1 -*-\n" + BUGGY + "marker()\n").encode("latin-1")
     path.write_bytes(original)
@@ -234,7 +250,7 @@ def test_fix_that_fails_validation_leaves_the_file_untouched_and_says_why(projec
     assert code == 1
     assert path.read_bytes() == original and path.stat().st_mtime_ns == mtime
     [message] = [line for line in err.splitlines() if "train.py" in line]
-    assert message.startswith("train.py: fixes not applied: ") and reason in message
+    assert message.startswith("train.py: fixes not applied: ") and "cannot be encoded as iso-8859-1" in message
     assert "train.py:7:5: TL001" in out and "train.py:9:1: TL950" in out  # still reported
     assert (project / "other.py").read_text() == FIXED  # the other file is fixed all the same
     assert no_temp_files_left(project)

@@ -54,10 +54,11 @@ def test_split_words_are_whole_tokens(name, split):
 
 
 def _splits(source: str):
-    import libcst as cst
+    import ast
 
     from trainlint.analysis import ScriptModel
-    model = ScriptModel(cst.parse_module(textwrap.dedent(source)))
+    source = textwrap.dedent(source)
+    model = ScriptModel(ast.parse(source), source)
     return lambda key: model.splits.of_key(key, None)
 
 

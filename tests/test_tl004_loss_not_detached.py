@@ -661,28 +661,31 @@ def test_quiet_on_correct_code(source):
 
 # -- the model facts the rule reads ---------------------------------------------------------------------------
 def test_occurrences_say_which_names_a_value_holds_with_their_graph():
-    import libcst as cst
+    import ast
 
     from trainlint.analysis.autograd import DETACHED, LIVE, UNKNOWN, occurrences
 
-    expr = cst.parse_expression("a * n.size(0) + b.mean() - c.item() + f(d) + e.data + float(g) + h[0] + -k")
+    def expression(code):
+        return ast.parse(code, mode="eval").body
+
+    expr = expression("a * n.size(0) + b.mean() - c.item() + f(d) + e.data + float(g) + h[0] + -k")
     modes = {o.key: o.mode for o in occurrences(expr)}
     assert {k for k, m in modes.items() if m == LIVE} == {"a", "b", "k"}
     assert {k for k, m in modes.items() if m == DETACHED} == {"c", "e", "g"}
     assert {"n", "d", "h"} <= {k for k, m in modes.items() if m == UNKNOWN}
-    scalar = {o.key for o in occurrences(cst.parse_expression("(loss + aux) / n")) if o.scalar}
+    scalar = {o.key for o in occurrences(expression("(loss + aux) / n")) if o.scalar}
     assert scalar == {"loss", "aux", "n"}
-    assert not any(o.scalar for o in occurrences(cst.parse_expression("loss.mean()")))
+    assert not any(o.scalar for o in occurrences(expression("loss.mean()")))
 
 
 def test_backward_and_accumulate_events_carry_the_tensor_definitions():
     """The same name assigned again (`loss = loss.item()`) is another definition: the rule compares both."""
-    import libcst as cst
+    import ast
 
     from trainlint.analysis import ScriptModel
     from trainlint.analysis.events import ACCUMULATE, BACKWARD
 
-    model = ScriptModel(cst.parse_module(textwrap.dedent("""\
+    source = textwrap.dedent("""\
         total = 0
         for x in loader:
             loss = model(x).sum()
@@ -690,7 +693,8 @@ def test_backward_and_accumulate_events_carry_the_tensor_definitions():
             total += loss
             loss = loss.item()
             total += loss
-        """)))
+        """)
+    model = ScriptModel(ast.parse(source), source)
     [backward] = model.of_kind(BACKWARD)
     first, second = model.of_kind(ACCUMULATE)
     [ran_on] = backward.detail["tensors"]

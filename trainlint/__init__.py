@@ -6,7 +6,7 @@
 """
 from .config import Settings
 from .diagnostics import Finding
-from .engine import fix_source, lint_source
+from .engine import FixError, UnparsableSource, fix_source, lint_source
 
 __version__ = "0.1.0"
-__all__ = ["Finding", "Settings", "__version__", "fix_source", "lint_source"]
+__all__ = ["Finding", "FixError", "Settings", "UnparsableSource", "__version__", "fix_source", "lint_source"]

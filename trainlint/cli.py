@@ -149,6 +149,8 @@ def _print_diff(results: list[FileResult]) -> bool:
                       f"{finding.code} {finding.message}", file=sys.stderr)
         if result.fix_error:
             print(f"{result.filename}: fixes not applied: {result.fix_error}", file=sys.stderr)
+        for why in result.refused_fixes:
+            print(f"{result.filename}: fix not applied: {why}", file=sys.stderr)
         if result.fixed is None or result.original is None:
             continue
         changed = True

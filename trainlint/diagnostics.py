@@ -1,7 +1,7 @@
 """What a lint run reports: findings with positions, their fixes as text edits, and file errors.
 
 These are plain, picklable values: the engine produces them (possibly in worker processes) and the
-output formatters consume them. Nothing here knows about libcst.
+output formatters consume them. Nothing here knows about the syntax tree.
 """
 from __future__ import annotations
 
@@ -64,4 +64,5 @@ class FileResult:
     fixed: str | None = None  # source text after fixes, when it differs
     fixed_count: int = 0
     fix_error: str | None = None  # why fixes were not applied, if they were refused
+    refused_fixes: list[str] = field(default_factory=list)  # single fixes left out (the others applied), with why
     written: bool = False

@@ -1,11 +1,16 @@
-"""Fixes: edits on the CST that rules propose, applied by the engine, and the safe write to disk.
+"""Fixes: edits that rules propose on the statements they saw, turned into text edits by the engine, and the
+safe write to disk.
 
-A rule describes a fix as edits on the statements it saw (insert before/after, remove, replace a
-node); `apply_edits` performs them in one transform of the same tree, so a fix never re-parses or
-re-walks text. Writing is atomic and keeps the file's encoding, BOM, newlines and mode.
+A rule describes a fix as edits on `ast` nodes: insert a statement before or after another, remove one,
+replace an expression's text. `resolve` turns them into character ranges of the source, keeping the
+code around them exactly as written (comments, blank lines, quotes, line endings): a statement is
+inserted on lines of its own, indented like the statement it goes next to, in the file's newline style;
+a statement that moves takes the comment lines written directly above it along. Writing is atomic and
+keeps the file's encoding, BOM, newlines and mode.
 """
 from __future__ import annotations
 
+import ast
 import errno
 import os
 import stat
@@ -14,35 +19,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-import libcst as cst
+from .analysis.source import SourceText
 
 SAFE = "safe"
 UNSAFE = "unsafe"
 
-Statement = Union[cst.BaseStatement, cst.BaseSmallStatement]
+Code = Union[str, ast.stmt]  # new code, or a statement of the file (moved with its text)
 
 
 @dataclass(frozen=True, eq=False)
 class InsertBefore:
-    anchor: cst.BaseStatement  # a statement of an indented block or the module
-    statement: cst.BaseStatement
+    anchor: ast.stmt  # a statement that starts its own line
+    code: Code
 
 
 @dataclass(frozen=True, eq=False)
 class InsertAfter:
-    anchor: cst.BaseStatement
-    statement: cst.BaseStatement
+    anchor: ast.stmt  # a statement that ends its own line
+    code: Code
 
 
 @dataclass(frozen=True, eq=False)
 class Remove:
-    statement: cst.BaseStatement
+    statement: ast.stmt
 
 
 @dataclass(frozen=True, eq=False)
 class Replace:
-    node: cst.CSTNode
-    replacement: cst.CSTNode
+    node: ast.AST
+    code: str
 
 
 Edit = Union[InsertBefore, InsertAfter, Remove, Replace]
@@ -55,74 +60,155 @@ class Fix:
     applicability: str = SAFE
 
 
-def statement(code: str) -> cst.BaseStatement:
-    """A statement to insert, from source text such as `optimizer.zero_grad()`."""
-    return cst.parse_statement(code if code.endswith("\n") else code + "\n")
+class EditError(ValueError):
+    """A fix refers to code it cannot edit as text (a statement sharing its line, a moved statement whose
+    lines cannot be re-indented)."""
 
 
-def move_before(node: cst.BaseStatement, anchor: cst.BaseStatement) -> list[Edit]:
+def statement(code: str) -> str:
+    """A statement to insert, from source text such as `optimizer.zero_grad()` (checked to be one)."""
+    code = code.rstrip("\n")
+    parsed = ast.parse(code).body
+    if len(parsed) != 1:
+        raise ValueError(f"not one statement: {code!r}")
+    return code
+
+
+def move_before(node: ast.stmt, anchor: ast.stmt) -> list[Edit]:
     return [Remove(node), InsertBefore(anchor, node)]
 
 
-def move_after(node: cst.BaseStatement, anchor: cst.BaseStatement) -> list[Edit]:
+def move_after(node: ast.stmt, anchor: ast.stmt) -> list[Edit]:
     return [Remove(node), InsertAfter(anchor, node)]
 
 
-class _EditApplier(cst.CSTTransformer):
-    def __init__(self, edits: list[Edit]) -> None:
-        super().__init__()
-        self.before: dict[int, list[cst.BaseStatement]] = {}
-        self.after: dict[int, list[cst.BaseStatement]] = {}
-        self.removed: set[int] = set()
-        self.replaced: dict[int, cst.CSTNode] = {}
-        self.pending = 0
-        for edit in edits:
-            if isinstance(edit, InsertBefore):
-                self.before.setdefault(id(edit.anchor), []).append(edit.statement)
-            elif isinstance(edit, InsertAfter):
-                self.after.setdefault(id(edit.anchor), []).append(edit.statement)
-            elif isinstance(edit, Remove):
-                self.removed.add(id(edit.statement))
-            else:
-                self.replaced[id(edit.node)] = edit.replacement
-            self.pending += 1
-        self.done = 0
+# -- from edits on nodes to edits on text ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Span:
+    """Replace the characters [start, end) of the source with `text`; `order` keeps insertions at the same
+    place in the order they were asked for."""
 
-    def on_leave(self, original_node, updated_node):
-        replacement = self.replaced.get(id(original_node))
-        if replacement is not None:
-            self.done += 1
-            return replacement
-        if isinstance(updated_node, (cst.IndentedBlock, cst.Module)) and self._touches(original_node.body):
-            return updated_node.with_changes(body=self._rebuild(original_node.body, updated_node.body))
-        return updated_node
-
-    def _touches(self, body) -> bool:
-        return any(id(s) in self.before or id(s) in self.after or id(s) in self.removed for s in body)
-
-    def _rebuild(self, originals, updated) -> list:
-        body = []
-        for original, new in zip(originals, updated):
-            inserted = self.before.get(id(original), [])
-            self.done += len(inserted)
-            body.extend(inserted)
-            if id(original) in self.removed:
-                self.done += 1
-            else:
-                body.append(new)
-            after = self.after.get(id(original), [])
-            self.done += len(after)
-            body.extend(after)
-        return body
+    start: int
+    end: int
+    text: str
+    order: int = 0
 
 
-def apply_edits(module: cst.Module, edits: list[Edit]) -> cst.Module:
-    """The module with all edits applied; raises ValueError if an edit's anchor was not found."""
-    applier = _EditApplier(edits)
-    result = module.visit(applier)
-    if applier.done != applier.pending:
-        raise ValueError("a fix refers to code that is not in a block it can edit")
-    return result
+def _first_row(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", None)
+    return min([node.lineno] + [d.lineno for d in decorators]) if decorators else node.lineno
+
+
+def _statement_start(source: SourceText, node: ast.stmt) -> int:
+    """The first row of a statement's text: its decorators, and the comment lines written directly above it
+    at its indentation (they describe it, and travel with it)."""
+    row = _first_row(node)
+    indent = source.indentation(row)
+    while row > 1:
+        above = source.line(row - 1)
+        stripped = above.lstrip(" \t\f")
+        if not stripped.startswith("#") or above[:len(above) - len(stripped)] != indent:
+            break
+        row -= 1
+    return row
+
+
+def _check_alone(source: SourceText, node: ast.stmt, *, end: bool) -> None:
+    row = _first_row(node)
+    line = source.line(row)
+    column = source.char_column(row, min([node.col_offset] + [d.col_offset - 1 for d in
+                                                              getattr(node, "decorator_list", ())]))
+    if line[:column].strip(" \t\f"):
+        raise EditError("the statement shares its line with other code")
+    if end:
+        last = source.line(node.end_lineno)
+        rest = last[source.char_column(node.end_lineno, node.end_col_offset):].strip()
+        if rest and not rest.startswith("#"):
+            raise EditError("the statement shares its line with other code")
+
+
+def _after_lines(source: SourceText, row: int) -> int:
+    """The offset just after line `row` (its newline included)."""
+    return source.offset(row + 1, 0)
+
+
+def _code_lines(source: SourceText, code: Code) -> list[str]:
+    """The lines of the code to insert, without indentation of their own."""
+    if isinstance(code, str):
+        return code.split("\n")
+    _check_alone(source, code, end=True)
+    first = _statement_start(source, code)
+    indent = source.indentation(_first_row(code))
+    lines = []
+    for row in range(first, code.end_lineno + 1):
+        line = source.line(row)
+        if not line.strip():
+            lines.append("")
+        elif line.startswith(indent):
+            lines.append(line[len(indent):])
+        else:
+            raise EditError("the moved statement has lines that cannot be re-indented")
+    return lines
+
+
+def _insertion(source: SourceText, code: Code, indent: str) -> str:
+    newline = source.newline
+    return "".join((indent + line if line else "") + newline for line in _code_lines(source, code))
+
+
+def resolve(fix: Fix, source: SourceText) -> list[Span]:
+    """The fix as text spans of `source`. Raises EditError when it cannot be expressed as text edits."""
+    spans = []
+    text = source.text
+    ends_without_newline = bool(text) and not text.endswith(("\n", "\r"))
+    for order, edit in enumerate(fix.edits):
+        if isinstance(edit, Replace):
+            spans.append(Span(source.start(edit.node), source.end(edit.node), edit.code, order))
+        elif isinstance(edit, Remove):
+            _check_alone(source, edit.statement, end=True)
+            start = source.offset(_statement_start(source, edit.statement), 0)
+            spans.append(Span(start, _after_lines(source, edit.statement.end_lineno), "", order))
+        elif isinstance(edit, InsertBefore):
+            _check_alone(source, edit.anchor, end=False)
+            row = _statement_start(source, edit.anchor)
+            indent = source.indentation(_first_row(edit.anchor))
+            position = source.offset(row, 0)
+            spans.append(Span(position, position, _insertion(source, edit.code, indent), order))
+        elif isinstance(edit, InsertAfter):
+            _check_alone(source, edit.anchor, end=True)
+            indent = source.indentation(_first_row(edit.anchor))
+            position = _after_lines(source, edit.anchor.end_lineno)
+            inserted = _insertion(source, edit.code, indent)
+            if position >= len(text) and ends_without_newline:
+                inserted = source.newline + inserted[:-len(source.newline)]
+            spans.append(Span(position, position, inserted, order))
+        else:  # pragma: no cover - a rule built an edit this module does not know
+            raise EditError(f"unknown edit {type(edit).__name__}")
+    return spans
+
+
+def overlaps(a: list[Span], b: list[Span]) -> bool:
+    """Would applying both sets of spans touch the same characters (or insert inside a replaced range)?"""
+    for x in a:
+        for y in b:
+            if x.start < y.end and y.start < x.end:
+                return True
+            if x.start == x.end and y.start < x.start < y.end or y.start == y.end and x.start < y.start < x.end:
+                return True
+    return False
+
+
+def apply_spans(text: str, spans: list[Span]) -> str:
+    """`text` with non-overlapping spans applied (insertions at one place in their order)."""
+    out, position = [], 0
+    for span in sorted(spans, key=lambda s: (s.start, s.end > s.start, s.order)):
+        if span.start < position:
+            raise EditError("overlapping edits")
+        out.append(text[position:span.start])
+        out.append(span.text)
+        position = span.end
+    out.append(text[position:])
+    return "".join(out)
 
 
 def write_atomic(path: Path, data: bytes, expect: tuple[int, int, int] | None = None) -> None:

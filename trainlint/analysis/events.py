@@ -11,14 +11,14 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-import libcst as cst
+import ast
 
 from . import knowledge as K
 from .autograd import DETACHED, LIVE, TensorRef, occurrences
-from .names import dotted, last, normalize
+from .names import bool_value, dotted, is_none, keyword, last, normalize, positional
 from .roles import (ACCELERATOR, DATA_SCALER, GRAD_SCALER, INSTANCE, MODEL, OPTIMIZER, OTHER, SCHEDULER,
                     Role, Roles)
-from .structure import Branch, CallSite, FunctionInfo, Item, Loop, Stmt, Structure, With
+from .structure import FOR_TYPES, TRY_TYPES, Branch, CallSite, FunctionInfo, Item, Loop, Stmt, Structure, With
 from .roles import _MODE_METHODS as _RETURNS_SELF  # nn.Module methods that return the module
 
 BACKWARD = "backward"
@@ -56,7 +56,7 @@ class LoopFrame:
     assigned: dict = field(default_factory=dict)
 
     @property
-    def node(self) -> cst.For | cst.While:
+    def node(self) -> ast.For | ast.AsyncFor | ast.While:
         return self.loop.node
 
 
@@ -65,7 +65,7 @@ class Context:
     loops: tuple[LoopFrame, ...] = ()
     guards: tuple[tuple[Branch, int], ...] = ()  # (branch, arm) pairs, outermost first
     grad_enabled: bool = True
-    call_chain: tuple[cst.Call, ...] = ()  # helper calls that led here, outermost first
+    call_chain: tuple[ast.Call, ...] = ()  # helper calls that led here, outermost first
     function: FunctionInfo | None = None
 
     @property
@@ -86,7 +86,7 @@ class Event:
     detail: dict = field(default_factory=dict)
 
     @property
-    def node(self) -> cst.CSTNode:
+    def node(self) -> ast.AST:
         return self.site.call if self.site is not None else self.stmt.node
 
     def in_loop(self, frame: LoopFrame) -> bool:
@@ -103,65 +103,66 @@ class _Frame:
     outer: "_Frame | None" = None  # the enclosing function's frame, for a closure's free variables
 
 
-def _accumulates(key: str, value: cst.BaseExpression) -> bool:
+def _accumulates(key: str, value: ast.expr) -> bool:
     """`x = x + v` / `x = x - v`: the value only grows `x`."""
-    return (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract))
+    return (isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub))
             and dotted(value.left) == key)
 
 
-def _running_update(key: str, value: cst.BaseExpression) -> cst.BaseExpression | None:
+def _running_update(key: str, value: ast.expr) -> ast.expr | None:
     """`x = 0.98 * x + 0.02 * v`, `x = v + x`: a sum that carries `x` on (a running average); the occurrence
     of `x`, else None."""
-    if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract))):
+    if not (isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub))):
         return None
     return next((o.node for o in occurrences(value) if o.key == key and o.mode == LIVE), None)
 
 
-def _module_receiver(expr: cst.BaseExpression) -> str | None:
+def _module_receiver(expr: ast.expr) -> str | None:
     """`model` for `model.to(device)` / `model.cuda().float()`: nn.Module methods that return the module."""
-    while (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)
-           and expr.func.attr.value in _RETURNS_SELF):
+    while (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)
+           and expr.func.attr in _RETURNS_SELF):
         expr = expr.func.value
-    return dotted(expr) if not isinstance(expr, cst.Call) else None
+    return dotted(expr) if not isinstance(expr, ast.Call) else None
 
 
-def comprehension_clips(node: cst.CSTNode, imports) -> list[tuple[cst.BaseExpression, cst.Call, str]]:
+def comprehension_clips(node: ast.AST, imports) -> list[tuple[ast.expr, ast.Call, str]]:
     """(comprehension, call, qualname) for each TensorFlow clip call in the element of a list/generator
     comprehension that a statement's value is, or passes to a call: `[tf.clip_by_norm(g, 1.0) for g in grads]`,
     `zip([tf.clip_by_value(g, -1, 1) for g in grads], variables)`. The one walk does not enter comprehensions."""
     value = getattr(node, "value", None)
-    pending = [value] if isinstance(value, cst.BaseExpression) else []
+    pending = [value] if isinstance(value, ast.expr) else []
     found = []
     while pending:
         expr = pending.pop()
-        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+        if isinstance(expr, (ast.ListComp, ast.GeneratorExp)):
             elements = [expr.elt]
             while elements:
                 element = elements.pop()
-                if isinstance(element, cst.Call):
+                if isinstance(element, ast.Call):
                     qualname = imports.qualify(element.func)
                     if qualname in K.TF_CLIP_FUNCTIONS:
                         found.append((expr, element, qualname))
-                elif isinstance(element, cst.Tuple):
-                    elements.extend(e.value for e in element.elements)
-                elif isinstance(element, cst.IfExp):
+                elif isinstance(element, ast.Tuple):
+                    elements.extend(element.elts)
+                elif isinstance(element, ast.IfExp):
                     elements.extend((element.body, element.orelse))
-        elif isinstance(expr, cst.Call):
-            pending.extend(arg.value for arg in expr.args)
-        elif isinstance(expr, cst.Tuple):
-            pending.extend(e.value for e in expr.elements)
+        elif isinstance(expr, ast.Call):
+            pending.extend(a.value if isinstance(a, ast.Starred) else a for a in expr.args)
+            pending.extend(k.value for k in expr.keywords)
+        elif isinstance(expr, ast.Tuple):
+            pending.extend(expr.elts)
     return found
 
 
-def base_key(expr: cst.BaseExpression | None) -> str | None:
+def base_key(expr: ast.expr | None) -> str | None:
     """The dotted root of an expression: `loss` for `loss.mean()`, `out.loss` for `out.loss[0]`."""
     while expr is not None:
         key = dotted(expr)
         if key is not None:
             return key
-        if isinstance(expr, cst.Call):
-            expr = expr.func.value if isinstance(expr.func, cst.Attribute) else None
-        elif isinstance(expr, (cst.Attribute, cst.Subscript)):
+        if isinstance(expr, ast.Call):
+            expr = expr.func.value if isinstance(expr.func, ast.Attribute) else None
+        elif isinstance(expr, (ast.Attribute, ast.Subscript)):
             expr = expr.value
         else:
             return None
@@ -227,9 +228,9 @@ class EventBuilder:
                 for site in calls:
                     if site.func_key:
                         (names if site.receiver is None else self.method_names).add(last(site.func_key))
-                    for arg in site.call.args:
-                        if isinstance(arg.value, cst.Name):
-                            self.passed_names.add(arg.value.value)
+                    for arg in [*site.call.args, *(k.value for k in site.call.keywords)]:
+                        if isinstance(arg, ast.Name):
+                            self.passed_names.add(arg.id)
 
         walk(self.structure.body)
         for function in self.structure.all_functions:
@@ -248,20 +249,20 @@ class EventBuilder:
             if isinstance(item, Stmt):
                 self.statement(item, context, frame)
             elif isinstance(item, Loop):
-                if isinstance(item.node, cst.For):
+                if isinstance(item.node, FOR_TYPES):
                     self.calls(item.header_calls, None, context, frame)
                 loop_frame = LoopFrame(item, frame.function, context.loop)
                 inner = Context(context.loops + (loop_frame,), context.guards, context.grad_enabled,
                                 context.call_chain, context.function)
                 for key in item.target_keys:
                     self.define(key, inner, frame)
-                if isinstance(item.node, cst.While):
+                if isinstance(item.node, ast.While):
                     self.calls(item.header_calls, None, inner, frame)
                 self.block(item.body, inner, frame)
                 self.block(item.orelse, context, frame)
             elif isinstance(item, Branch):
                 self.calls(item.test_calls, None, context, frame)
-                is_try = isinstance(item.node, (cst.Try, cst.TryStar))
+                is_try = isinstance(item.node, TRY_TYPES)
                 for arm_index, arm in enumerate(item.arms):
                     guarded = context if (is_try and arm_index == 0) else Context(
                         context.loops, context.guards + ((item, arm_index),), context.grad_enabled,
@@ -285,16 +286,16 @@ class EventBuilder:
         if stmt.aug is not None:
             key, operator, value = stmt.aug
             target = stmt.node.target
-            if key is None and isinstance(target, cst.Subscript):
+            if key is None and isinstance(target, ast.Subscript):
                 key = base_key(target)  # `stats["loss"] += loss` accumulates into `stats`
-            if isinstance(operator, (cst.AddAssign, cst.SubtractAssign)) and key:
+            if isinstance(operator, (ast.Add, ast.Sub)) and key:
                 self.emit(ACCUMULATE, key, stmt=stmt, context=context, frame=frame, value=value, target=target,
                           refs=self.tensor_refs(value, frame))
         grows: set[str] = set()  # keys this statement only grows (`x = x + v`): not a reset of them
         for key, value in stmt.targets:
             if key is None:
                 continue
-            if key.endswith(".grad") and isinstance(value, cst.Name) and value.value == "None":
+            if key.endswith(".grad") and is_none(value):
                 self.emit(ZERO_GRAD, None, stmt=stmt, context=context, frame=frame, everything=True)
             elif key.endswith((".grad", ".grad.data")):
                 self.emit(GRAD_WRITE, key, stmt=stmt, context=context, frame=frame)
@@ -320,8 +321,8 @@ class EventBuilder:
     def call(self, site: CallSite, stmt: Stmt | None, context: Context, frame: _Frame) -> None:
         method, receiver = site.method, site.receiver
         qualname = self.imports.qualify(site.call.func)
-        args = [arg for arg in site.call.args if arg.keyword is None and not arg.star]
-        first = args[0].value if args else None
+        args = positional(site.call)
+        first = args[0] if args else None
 
         helper = self.resolve_helper(site, frame)
         if helper is not None:
@@ -375,17 +376,16 @@ class EventBuilder:
             role = self.role(receiver, frame)
             if role is None or role.kind == MODEL:
                 mode = method == "train"
-                flag = first if first is not None else next(
-                    (a.value for a in site.call.args if a.keyword is not None and a.keyword.value == "mode"), None)
+                flag = first if first is not None else keyword(site.call, "mode")
                 if method == "train" and flag is not None:  # train(False) is eval(); train(flag) is unknown
-                    mode = {"True": True, "False": False}.get(dotted(flag) or "", None)
+                    mode = bool_value(flag)
                 self.emit(TRAIN_MODE, receiver, site=site, stmt=stmt, context=context, frame=frame, mode=mode)
             return
         if method in _DATA_METHODS and receiver is not None:
             self.emit(DATA_FIT, receiver, site=site, stmt=stmt, context=context, frame=frame, method=method,
                       data=first)
             return
-        if method in _DATA_METHODS and isinstance(site.call.func, cst.Attribute):
+        if method in _DATA_METHODS and isinstance(site.call.func, ast.Attribute):
             role = self.roles.classify(site.call.func.value, frame.function, 0)
             if role is not None and role.kind == DATA_SCALER:  # `StandardScaler().fit_transform(X)`
                 bound = None  # `scaler = StandardScaler().fit(X)`: fit returns the scaler, named `scaler`
@@ -405,9 +405,9 @@ class EventBuilder:
         if method == "gradient" and receiver is not None:
             self.emit(TAPE_GRADIENT, receiver, site=site, stmt=stmt, context=context, frame=frame)
             return
-        if method in ("append", "extend") and first is not None and isinstance(site.call.func, cst.Attribute):
+        if method in ("append", "extend") and first is not None and isinstance(site.call.func, ast.Attribute):
             container = site.call.func.value  # `history["loss"].append(v)` accumulates into `history`
-            spelled = receiver or (base_key(container) if isinstance(container, cst.Subscript) else None)
+            spelled = receiver or (base_key(container) if isinstance(container, ast.Subscript) else None)
             if spelled is not None:
                 self.emit(ACCUMULATE, spelled, site=site, stmt=stmt, context=context, frame=frame, value=first,
                           target=container, refs=self.tensor_refs(first, frame))
@@ -417,8 +417,8 @@ class EventBuilder:
             if role is not None and role.kind == MODEL:
                 self.emit(FORWARD, site.func_key, site=site, stmt=stmt, context=context, frame=frame)
                 return
-        for arg in site.call.args:
-            key = dotted(arg.value)
+        for arg in [*site.call.args, *(k.value for k in site.call.keywords)]:
+            key = dotted(arg)
             if key is not None and self.role(key, frame) is not None and self.role(key, frame).kind == OPTIMIZER:
                 self.emit(OPAQUE_USE, key, site=site, stmt=stmt, context=context, frame=frame)
 
@@ -442,11 +442,12 @@ class EventBuilder:
                 self.emit(BACKWARD, base_key(first), site=site, stmt=stmt, context=context, frame=frame,
                           **self.loss_detail(first, frame))
             return
-        inner = func.value if isinstance(func, cst.Attribute) else None
-        if (isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value == "scale"
-                and inner.args):  # scaler.scale(loss).backward()
-            self.emit(BACKWARD, base_key(inner.args[0].value), site=site, stmt=stmt, context=context, frame=frame,
-                      scaler=dotted(inner.func.value), **self.loss_detail(inner.args[0].value, frame))
+        inner = func.value if isinstance(func, ast.Attribute) else None
+        if (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and inner.func.attr == "scale"
+                and positional(inner)):  # scaler.scale(loss).backward()
+            loss = positional(inner)[0]
+            self.emit(BACKWARD, base_key(loss), site=site, stmt=stmt, context=context, frame=frame,
+                      scaler=dotted(inner.func.value), **self.loss_detail(loss, frame))
             return
         if receiver == "self" or (role is not None and role.kind in _NON_TENSOR_KINDS):
             return  # a user's own backward(), not autograd's
@@ -463,8 +464,8 @@ class EventBuilder:
         if role is None:
             return
         if role.kind == OPTIMIZER:
-            if isinstance(first, cst.Name):  # optimizer.step(closure): the closure runs first
-                closure = self.lookup_function(first.value, frame)
+            if isinstance(first, ast.Name):  # optimizer.step(closure): the closure runs first
+                closure = self.lookup_function(first.id, frame)
                 if closure is not None and closure not in frame.active:
                     self.instantiate(closure, Context(context.loops, context.guards, context.grad_enabled,
                                                       context.call_chain + (site.call,), closure),
@@ -473,7 +474,7 @@ class EventBuilder:
             self.emit(OPT_STEP, receiver, site=site, stmt=stmt, context=context, frame=frame)
         elif role.kind == SCHEDULER:
             self.emit(SCHED_STEP, receiver, site=site, stmt=stmt, context=context, frame=frame,
-                      metric=bool(site.call.args))
+                      metric=bool(site.call.args or site.call.keywords))
 
     # -- helpers defined in this file -------------------------------------------------------------
     def lookup_function(self, name: str, frame: _Frame) -> FunctionInfo | None:
@@ -497,9 +498,9 @@ class EventBuilder:
         """(function, bindings, bound roles) when the call runs a function defined in this file."""
         func = site.call.func
         function, self_identity, self_role = None, None, None
-        if isinstance(func, cst.Name):
-            function = self.lookup_function(func.value, frame)
-        elif isinstance(func, cst.Attribute) and site.receiver is not None:
+        if isinstance(func, ast.Name):
+            function = self.lookup_function(func.id, frame)
+        elif isinstance(func, ast.Attribute) and site.receiver is not None:
             if site.receiver == "self" and frame.function is not None and frame.function.class_name:
                 function = self.roles.method(frame.function.class_name, site.method)
                 self_identity = self.identity("self", frame)
@@ -514,20 +515,17 @@ class EventBuilder:
         params = list(function.params)
         bindings: dict[str, str | None] = {}
         bound_roles: dict[str, Role | None] = {}
-        if function.class_name and params and params[0] in ("self", "cls") and not isinstance(func, cst.Name):
+        if function.class_name and params and params[0] in ("self", "cls") and not isinstance(func, ast.Name):
             bindings[params[0]] = self_identity
             bound_roles[params[0]] = self_role
             params = params[1:]
-        positional = [arg for arg in site.call.args if arg.keyword is None]
-        for param, arg in zip(params, positional):
-            if arg.star:
-                break
-            bindings[param] = self.identity(dotted(arg.value), frame)
-            bound_roles[param] = self.role(dotted(arg.value), frame)
-        for arg in site.call.args:
-            if arg.keyword is not None and arg.keyword.value in function.params:
-                bindings[arg.keyword.value] = self.identity(dotted(arg.value), frame)
-                bound_roles[arg.keyword.value] = self.role(dotted(arg.value), frame)
+        for param, arg in zip(params, positional(site.call)):
+            bindings[param] = self.identity(dotted(arg), frame)
+            bound_roles[param] = self.role(dotted(arg), frame)
+        for kw in site.call.keywords:
+            if kw.arg is not None and kw.arg in function.params:
+                bindings[kw.arg] = self.identity(dotted(kw.value), frame)
+                bound_roles[kw.arg] = self.role(dotted(kw.value), frame)
         return function, bindings, bound_roles
 
     # -- names ------------------------------------------------------------------------------------
@@ -540,7 +538,7 @@ class EventBuilder:
             if not values or len(values) != 1:
                 break
             target = dotted(values[0])
-            if target is None or target in ("None", "True", "False"):
+            if target is None:
                 break
             key = target
         return key
@@ -589,7 +587,7 @@ class EventBuilder:
         parts = identity.split(".")
         return max(self._versions.get(".".join(parts[:n]), 0) for n in range(1, len(parts) + 1))
 
-    def tensor_refs(self, expr: cst.BaseExpression | None, frame: _Frame) -> list[TensorRef]:
+    def tensor_refs(self, expr: ast.expr | None, frame: _Frame) -> list[TensorRef]:
         """The names whose autograd graph the value of `expr` holds (LIVE occurrences), as identities with
         the definition that reaches this point."""
         refs = []
@@ -601,7 +599,7 @@ class EventBuilder:
                                           occurrence.scalar))
         return refs
 
-    def loss_detail(self, expr: cst.BaseExpression | None, frame: _Frame) -> dict:
+    def loss_detail(self, expr: ast.expr | None, frame: _Frame) -> dict:
         """For a BACKWARD: `tensors`, the tensors `backward()` runs on (LIVE in its argument); `touches`,
         every identity its argument mentions other than detached (`torch.stack(log_probs).sum()`)."""
         touches = {self.identity(o.key, frame) for o in occurrences(expr) if o.mode != DETACHED}

@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import libcst as cst
+import ast
 
 from . import knowledge as K
-from .names import dotted, last
+from .names import argument, dotted, keyword, last, positional, string
 from .roles import OPTIMIZER, Roles
 from .structure import CallSite, FunctionInfo, Stmt, Structure, item_calls, walk_items
 
@@ -32,10 +32,10 @@ _LR_KEYS = frozenset({"lr", "learning_rate", "initial_lr"})
 class OptimizerBuild:
     """One call of a known optimizer constructor."""
 
-    call: cst.Call
+    call: ast.Call
     qualname: str
     function: FunctionInfo | None  # where the call is written
-    lr: cst.BaseExpression | None  # the learning-rate argument as written; None: the constructor's default
+    lr: ast.expr | None  # the learning-rate argument as written; None: the constructor's default
     per_group_lr: bool  # a parameter group sets its own "lr"
     in_test: bool = False  # written in a unit test (`def test_...`, `class ...Test`): rates there are picked
     # for the arithmetic (lr=1.0 makes the update equal the gradient) or to blow gradients up on purpose
@@ -55,42 +55,35 @@ def in_unit_test(function: FunctionInfo | None) -> bool:
 class LrControl:
     """Something that may change an optimizer's learning rate after it is built."""
 
-    node: cst.CSTNode
+    node: ast.AST
     how: str  # scheduler | helper | write | trainer
-    optimizers: tuple[cst.BaseExpression, ...]  # the optimizer arguments; empty: unknown (may be any)
+    optimizers: tuple[ast.expr, ...]  # the optimizer arguments; empty: unknown (may be any)
     function: FunctionInfo | None
 
 
-def lr_argument(call: cst.Call, qualname: str) -> cst.BaseExpression | None:
+def lr_argument(call: ast.Call, qualname: str) -> ast.expr | None:
     """The learning-rate argument of an optimizer constructor call, by keyword or position."""
     for prefix, (position, keywords) in K.OPTIMIZER_LR_ARGUMENT.items():
         if qualname.startswith(prefix):
             break
     else:
         return None
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value in keywords:
-            return arg.value
-    positional = [arg for arg in call.args if arg.keyword is None]
-    if any(arg.star for arg in positional[:position + 1]):
-        return None
-    return positional[position].value if len(positional) > position else None
+    return argument(call, position, keywords)
 
 
-def _sets_group_lr(expr: cst.BaseExpression | None) -> bool:
+def _sets_group_lr(expr: ast.expr | None) -> bool:
     """`[{"params": ..., "lr": 1e-4}, ...]` or `dict(params=..., lr=...)`: groups with their own rate."""
     pending = [expr] if expr is not None else []
     while pending:
         node = pending.pop()
-        if isinstance(node, cst.Dict):
-            if any(isinstance(e, cst.DictElement) and isinstance(e.key, cst.SimpleString)
-                   and e.key.evaluated_value == "lr" for e in node.elements):
+        if isinstance(node, ast.Dict):
+            if any(string(k) == "lr" for k in node.keys):
                 return True
-        elif isinstance(node, cst.Call) and dotted(node.func) == "dict":
-            if any(arg.keyword is not None and arg.keyword.value == "lr" for arg in node.args):
+        elif isinstance(node, ast.Call) and dotted(node.func) == "dict":
+            if keyword(node, "lr") is not None:
                 return True
-        elif isinstance(node, (cst.List, cst.Tuple)):
-            pending.extend(element.value for element in node.elements)
+        elif isinstance(node, (ast.List, ast.Tuple)):
+            pending.extend(node.elts)
     return False
 
 
@@ -113,20 +106,18 @@ def optimizer_builds(structure: Structure) -> list[OptimizerBuild]:
             qualname = optimizer_name(qualname) if qualname is not None else None
             if qualname is None or (qualname not in K.TORCH_OPTIMIZERS and qualname not in K.KERAS_OPTIMIZERS):
                 continue
-            params = next((arg.value for arg in site.call.args if arg.keyword is None), None)
-            params_kw = next((arg.value for arg in site.call.args
-                              if arg.keyword is not None and arg.keyword.value == "params"), None)
+            params = next(iter(positional(site.call)), None)
+            params_kw = keyword(site.call, "params")
             builds.append(OptimizerBuild(site.call, qualname, function, lr_argument(site.call, qualname),
                                          _sets_group_lr(params_kw or params), in_unit_test(function)))
     return builds
 
 
-def _is_lr_write(target: cst.BaseExpression) -> bool:
-    if isinstance(target, cst.Subscript) and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
-        index = target.slice[0].slice.value
-        return isinstance(index, cst.SimpleString) and index.evaluated_value in _LR_KEYS
-    if isinstance(target, cst.Attribute):
-        return target.attr.value in ("lr", "learning_rate") and "optim" in (dotted(target.value) or "").lower()
+def _is_lr_write(target: ast.expr) -> bool:
+    if isinstance(target, ast.Subscript):
+        return string(target.slice) in _LR_KEYS
+    if isinstance(target, ast.Attribute):
+        return target.attr in ("lr", "learning_rate") and "optim" in (dotted(target.value) or "").lower()
     return False
 
 
@@ -134,10 +125,10 @@ def lr_controls(structure: Structure, roles: Roles) -> list[LrControl]:
     controls = []
     for item, function in walk_items(structure):
         if isinstance(item, Stmt):
-            targets: list[cst.BaseExpression] = []
-            if isinstance(item.node, cst.Assign):
-                targets = [t.target for t in item.node.targets]
-            elif isinstance(item.node, (cst.AugAssign, cst.AnnAssign)):
+            targets: list[ast.expr] = []
+            if isinstance(item.node, ast.Assign):
+                targets = item.node.targets
+            elif isinstance(item.node, (ast.AugAssign, ast.AnnAssign)):
                 targets = [item.node.target]
             if any(_is_lr_write(t) for t in targets):
                 controls.append(LrControl(item.node, "write", (), function))
@@ -163,19 +154,19 @@ def _control_call(site: CallSite, structure: Structure, roles: Roles,
         how = "helper"  # a local (or unresolved) scheduler class or lr helper
     elif (site.method in ("assign", "set_value") and call.args
           and any((key or "").endswith((".lr", ".learning_rate"))
-                  for key in (site.receiver, dotted(call.args[0].value)))):
+                  for key in (site.receiver, dotted(call.args[0])))):
         return LrControl(call, "write", (), function)  # optimizer.learning_rate.assign(x), K.set_value(opt.lr, x)
     else:
         return None
     optimizers = []
-    for arg in call.args:
-        key = dotted(arg.value)
+    for value in [*call.args, *(kw.value for kw in call.keywords)]:
+        key = dotted(value)
         if key is None:
             continue
-        if arg.keyword is not None and arg.keyword.value in ("optimizer", "optim", "opt"):
-            optimizers.append(arg.value)
+        if any(kw.value is value and kw.arg in ("optimizer", "optim", "opt") for kw in call.keywords):
+            optimizers.append(value)
         elif roles.is_kind(key, function, OPTIMIZER):
-            optimizers.append(arg.value)
+            optimizers.append(value)
     if how == "helper" and not optimizers:
         return None  # `get_lr(step)`: computes a rate, hands it to nothing we know
     return LrControl(call, how, tuple(optimizers), function)

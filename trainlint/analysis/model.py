@@ -1,27 +1,30 @@
 """The model of a training script: one per file, built once, queried by every rule."""
 from __future__ import annotations
 
+import ast
 from functools import cached_property
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
-from libcst.metadata.position_provider import PositionProvidingCodegenState
-
+from .autograd import Uses
 from .events import Event, EventBuilder, LoopFrame
 from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_builds
 from .modes import Modes, TapeForward, TapeForwards
 from .order import loop_assigned_keys
 from .roles import Roles
+from .source import SourceText
 from .splits import DataSplits
 from .structure import build_structure
 from .tfsteps import TfSteps
 from .values import Values
 
+_BODIES = ("body", "orelse", "finalbody")
+
 
 class ScriptModel:
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: ast.Module, source: SourceText | str, path: str = "<string>") -> None:
         self.module = module
-        self.structure = build_structure(module)
+        self.source = source if isinstance(source, SourceText) else SourceText(source)
+        self.path = path
+        self.structure = build_structure(module, self.source.lines)
         self.imports = self.structure.imports
         self.roles = Roles(self.structure)
         self.values = Values(self.structure)
@@ -58,57 +61,102 @@ class ScriptModel:
         their `training=` argument and a training-dependent layer the model holds (TL007)."""
         return TapeForwards(self.structure).forwards
 
+    # -- loops and their events (indexed once: rules ask per loop) ------------------------------------
     @cached_property
-    def loops(self) -> list[LoopFrame]:
-        """Every instantiated loop, outer before inner, in order of first event."""
-        seen: dict[int, LoopFrame] = {}
+    def _loop_index(self) -> tuple[list[LoopFrame], dict[int, list[Event]], dict[int, list[LoopFrame]]]:
+        frames: dict[int, LoopFrame] = {}
+        by_frame: dict[int, list[Event]] = {}
         for event in self.events:
             for frame in event.context.loops:
-                seen.setdefault(id(frame), frame)
-        return list(seen.values())
+                frames.setdefault(id(frame), frame)
+                by_frame.setdefault(id(frame), []).append(event)
+        inner: dict[int, list[LoopFrame]] = {}
+        for frame in frames.values():
+            parent = frame.parent
+            while parent is not None:
+                inner.setdefault(id(parent), []).append(frame)
+                parent = parent.parent
+        return list(frames.values()), by_frame, inner
+
+    @property
+    def loops(self) -> list[LoopFrame]:
+        """Every instantiated loop, outer before inner, in order of first event."""
+        return self._loop_index[0]
+
+    def events_in(self, frame: LoopFrame, *kinds: str) -> list[Event]:
+        events = self._loop_index[1].get(id(frame), [])
+        return [e for e in events if e.kind in kinds] if kinds else list(events)
+
+    def inner_loops(self, frame: LoopFrame) -> list[LoopFrame]:
+        return list(self._loop_index[2].get(id(frame), []))
+
+    @cached_property
+    def _by_kind(self) -> dict[str, list[Event]]:
+        index: dict[str, list[Event]] = {}
+        for event in self.events:
+            index.setdefault(event.kind, []).append(event)
+        return index
+
+    def of_kind(self, *kinds: str) -> list[Event]:
+        if len(kinds) == 1:
+            return list(self._by_kind.get(kinds[0], []))
+        return [e for e in self.events if e.kind in kinds]
 
     @cached_property
     def loop_assigned(self) -> frozenset[str]:
         """Keys assigned inside some loop (or as a loop's target): they may differ between iterations."""
         return loop_assigned_keys(self.structure)
 
-    def events_in(self, frame: LoopFrame, *kinds: str) -> list[Event]:
-        return [e for e in self.events if frame in e.context.loops and (not kinds or e.kind in kinds)]
-
-    def of_kind(self, *kinds: str) -> list[Event]:
-        return [e for e in self.events if e.kind in kinds]
-
     def uses(self, module_name: str) -> bool:
         """Does the file import `module_name` (or something under it)?"""
         return self.imports.mentions(module_name)
 
+    def uses_of(self, scope: ast.AST) -> Uses:
+        """How names are used in a scope (a function, class or the module): built once per scope."""
+        cache = self.__dict__.setdefault("_uses", {})
+        found = cache.get(id(scope))
+        if found is None:
+            found = cache[id(scope)] = Uses(scope, self.imports.qualify)
+        return found
+
+    # -- source positions -----------------------------------------------------------------------------
+    def line(self, node: ast.AST) -> int:
+        return node.lineno
+
+    def span(self, node: ast.AST) -> tuple[int, int, int, int]:
+        """(row, column, end row, end column) of a node: rows 1-based, columns 0-based in characters."""
+        source = self.source
+        return (node.lineno, source.char_column(node.lineno, node.col_offset),
+                node.end_lineno, source.char_column(node.end_lineno, node.end_col_offset))
+
+    def code(self, node: ast.AST) -> str:
+        """The source of a node as written."""
+        return self.source.segment(node)
+
+    def contains(self, outer: ast.AST, inner: ast.AST) -> bool:
+        """Is `inner`'s text within `outer`'s?"""
+        return ((outer.lineno, outer.col_offset) <= (inner.lineno, inner.col_offset)
+                and (inner.end_lineno, inner.end_col_offset) <= (outer.end_lineno, outer.end_col_offset))
+
     @cached_property
-    def positions(self):
-        """Source positions, computed only when a rule reports something (one codegen pass).
+    def _blocks(self) -> dict[int, list[ast.stmt]]:
+        """id(statement) -> the statement list (a body) it is written in."""
+        blocks: dict[int, list[ast.stmt]] = {}
+        pending: list[list[ast.stmt]] = [self.module.body]
+        while pending:
+            body = pending.pop()
+            for statement in body:
+                blocks[id(statement)] = body
+                for name in _BODIES:
+                    inner = getattr(statement, name, None)
+                    if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
+                        pending.append(inner)
+                for handler in getattr(statement, "handlers", ()):
+                    pending.append(handler.body)
+                for case in getattr(statement, "cases", ()):
+                    pending.append(case.body)
+        return blocks
 
-        MetadataWrapper.resolve would add a second, idle walk of the whole tree; running the position
-        provider's codegen directly halves the cost (measured on pytorch/examples).
-        """
-        try:
-            provider = PositionProvider()
-            self.module._codegen(PositionProvidingCodegenState(
-                default_indent=self.module.default_indent, default_newline=self.module.default_newline,
-                provider=provider))
-            return provider._computed
-        except (AttributeError, TypeError):  # libcst internals moved: take the public, slower road
-            return MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
-
-    def line(self, node: cst.CSTNode) -> int:
-        return self.positions[node].start.line
-
-    def inner_loops(self, frame: LoopFrame) -> list[LoopFrame]:
-        return [f for f in self.loops if f is not frame and _descends(f, frame)]
-
-
-def _descends(frame: LoopFrame, ancestor: LoopFrame) -> bool:
-    parent = frame.parent
-    while parent is not None:
-        if parent is ancestor:
-            return True
-        parent = parent.parent
-    return False
+    def block_of(self, statement: ast.stmt | None) -> list[ast.stmt] | None:
+        """The statements of the block (module, function or compound statement body) that holds `statement`."""
+        return self._blocks.get(id(statement)) if statement is not None else None

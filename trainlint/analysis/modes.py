@@ -23,15 +23,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import libcst as cst
+import ast
 
 from . import knowledge as K
 from .events import FORWARD, OPT_STEP, TRAIN_MODE, Event, LoopFrame
-from .names import dotted
+from .names import argument, dotted, keyword, positional
 from .order import exclusive
-from .structure import Branch, CallSite, FunctionInfo, Item, Loop, Structure, With, item_calls, walk_items
+from .structure import (TRY_TYPES, Branch, CallSite, FunctionInfo, Item, Loop, Structure, With, if_arms, item_calls,
+                        walk_items)
 
-_CODE = cst.Module([])
 _UNKNOWN = FunctionInfo("<unknown>", None, [], {}, [], None, None, [])  # an entry we could not place
 
 
@@ -145,7 +145,7 @@ class Modes:
                 return EvalReach(ev, step, first, outer[0] if outer else first.context.loop, False, ev.subject)
         return None
 
-    def name_in(self, identity: str, function: FunctionInfo | None, instance: tuple[cst.Call, ...]) -> str | None:
+    def name_in(self, identity: str, function: FunctionInfo | None, instance: tuple[ast.Call, ...]) -> str | None:
         """How the object `identity` is written in `function`, run through the helper calls `instance`
         (outermost first, empty for the entry point itself); None when we cannot tell."""
         for event in self.events:
@@ -218,31 +218,26 @@ class Modes:
 def _guard_key(branch: Branch, arm: int):
     """Arms of `if`s with the same tests are the same condition; other branches are themselves."""
     node = branch.node
-    if isinstance(node, cst.If):
-        tests, current = [], node
-        while isinstance(current, cst.If) and len(tests) <= arm:
-            tests.append(_CODE.code_for_node(current.test))
-            current = current.orelse
-        return ("if", tuple(tests), arm)
+    if isinstance(node, ast.If):
+        tests, _ = if_arms(node)
+        return ("if", tuple(ast.dump(test) for test in tests[:arm + 1]), arm)
     return (id(branch), arm)
 
 
-def _on_self(call: cst.Call) -> bool:
+def _on_self(call: ast.Call) -> bool:
     func = call.func
-    return isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"
+    return isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"
 
 
-def _parameter_for(function: FunctionInfo, call: cst.Call, key: str) -> str | None:
+def _parameter_for(function: FunctionInfo, call: ast.Call, key: str) -> str | None:
     """The parameter of `function` that `call` binds to the caller's `key` (`train_model(net=model)`)."""
     params = list(function.params)
-    if function.class_name and params and params[0] in ("self", "cls") and isinstance(call.func, cst.Attribute):
+    if function.class_name and params and params[0] in ("self", "cls") and isinstance(call.func, ast.Attribute):
         params = params[1:]
-    pairs = [(param, arg) for param, arg in zip(params, [a for a in call.args if a.keyword is None])]
-    pairs += [(arg.keyword.value, arg) for arg in call.args if arg.keyword is not None]
-    for param, arg in pairs:
-        if arg.star:
-            break
-        written = dotted(arg.value)
+    pairs = list(zip(params, positional(call)))
+    pairs += [(kw.arg, kw.value) for kw in call.keywords if kw.arg is not None]
+    for param, value in pairs:
+        written = dotted(value)
         if written is not None and param in function.params and (key == written or key.startswith(written + ".")):
             return param + key[len(written):]
     return None
@@ -257,16 +252,14 @@ def _excludes(a, b) -> bool:
     return a[1][:shared] == b[1][:shared]
 
 
-def _arm_body(branch: Branch, arm: int) -> cst.BaseSuite | None:
+def _arm_body(branch: Branch, arm: int) -> list[ast.stmt] | None:
     node = branch.node
-    if isinstance(node, cst.If):
-        current: cst.If | cst.Else | None = node
-        for _ in range(arm):
-            current = current.orelse if isinstance(current, cst.If) else None
-        return current.body if current is not None else None
-    if isinstance(node, (cst.Try, cst.TryStar)):
+    if isinstance(node, ast.If):
+        _, bodies = if_arms(node)
+        return bodies[arm] if arm < len(bodies) else None
+    if isinstance(node, TRY_TYPES):
         return node.handlers[arm - 1].body if 0 < arm <= len(node.handlers) else None
-    if isinstance(node, cst.Match):
+    if isinstance(node, getattr(ast, "Match", ())):
         return node.cases[arm].body if arm < len(node.cases) else None
     return None
 
@@ -277,19 +270,16 @@ _EXITS = frozenset({"sys.exit", "exit", "quit", "os._exit"})
 def _ending(branch: Branch, arm: int) -> str | None:
     """"exit" when the arm ends the program (`sys.exit()`, `raise`), "return" / "break" when it ends so."""
     body = _arm_body(branch, arm)
-    if not isinstance(body, cst.IndentedBlock) or not body.body:
+    if not body:
         return None
-    last = body.body[-1]
-    if not isinstance(last, cst.SimpleStatementLine) or not last.body:
-        return None
-    small = last.body[-1]
-    if isinstance(small, cst.Raise):
+    small = body[-1]
+    if isinstance(small, ast.Raise):
         return "exit"
-    if isinstance(small, cst.Return):
+    if isinstance(small, ast.Return):
         return "return"
-    if isinstance(small, cst.Break):
+    if isinstance(small, ast.Break):
         return "break"
-    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) and dotted(small.value.func) in _EXITS:
+    if isinstance(small, ast.Expr) and isinstance(small.value, ast.Call) and dotted(small.value.func) in _EXITS:
         return "exit"
     return None
 
@@ -335,15 +325,15 @@ _MAX_RESOLVE_DEPTH = 25
 class TapeForward:
     """A call of a model inside a GradientTape block that differentiates the model's variables."""
 
-    call: cst.Call  # `model(x)`, `self(x)`, `self.generator(z)`
+    call: ast.Call  # `model(x)`, `self(x)`, `self.generator(z)`
     model: str  # as written: `model`, `self`, `self.generator`
-    tape: cst.With  # the `with tf.GradientTape() as tape:` statement
-    gradient: cst.Call  # `tape.gradient(loss, model.trainable_variables)`
+    tape: ast.With  # the `with tf.GradientTape() as tape:` statement
+    gradient: ast.Call  # `tape.gradient(loss, model.trainable_variables)`
     function: FunctionInfo | None  # where the step is written
-    training: cst.BaseExpression | None  # the `training=` argument; None when not passed
+    training: ast.expr | None  # the `training=` argument; None when not passed
     unknown_arguments: bool  # `**kwargs` or extra positionals: `training` may be passed another way
     layer: str | None  # a training-dependent layer the model holds (`Dropout`); None when none known
-    layer_node: cst.CSTNode | None  # where that layer is created
+    layer_node: ast.AST | None  # where that layer is created
 
 
 class TapeForwards:
@@ -359,7 +349,7 @@ class TapeForwards:
     # -- the tape block ---------------------------------------------------------------------------
     def _in_tape(self, item: With, function: FunctionInfo | None) -> list[TapeForward]:
         tapes = {key for key, expr in item.bound
-                 if isinstance(expr, cst.Call) and self.imports.qualify(expr.func) in _TAPES}
+                 if isinstance(expr, ast.Call) and self.imports.qualify(expr.func) in _TAPES}
         if not tapes:
             return []
         scope = _ordered(function.body if function is not None else self.structure.body)
@@ -382,22 +372,19 @@ class TapeForwards:
                                                          for owner in self._owners(g, function))), None)
             if gradient is None:
                 continue
-            args = site.call.args
-            training = next((a.value for a in args if a.keyword is not None and a.keyword.value == "training"), None)
-            unknown = any(a.star for a in args) or len([a for a in args if a.keyword is None]) > 1
+            call = site.call
+            training = keyword(call, "training")
+            unknown = (any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
+                       or len(call.args) > 1)
             layer = self.layer_of(key, function) if training is None and not unknown else None
             found.append(TapeForward(site.call, key, item.node, gradient, function, training, unknown,
                                      layer[0] if layer else None, layer[1] if layer else None))
         return found
 
-    def _owners(self, gradient: cst.Call, function: FunctionInfo | None) -> set[str]:
+    def _owners(self, gradient: ast.Call, function: FunctionInfo | None) -> set[str]:
         """Whose variables `tape.gradient(loss, sources)` differentiates: `model` for
         `model.trainable_variables`, `self` for `self.trainable_weights`."""
-        sources = next((a.value for a in gradient.args if a.keyword is not None and a.keyword.value == "sources"),
-                       None)
-        positional = [a for a in gradient.args if a.keyword is None]
-        if sources is None and len(positional) >= 2:
-            sources = positional[1].value
+        sources = argument(gradient, 1, ("sources",))
         owners: set[str] = set()
         pending, seen = [sources], set()
         while pending:
@@ -412,16 +399,16 @@ class TapeForwards:
                 elif key not in seen:
                     seen.add(key)
                     pending.extend(_assigned(key, function, self.structure))
-            elif isinstance(expr, cst.BinaryOperation):
+            elif isinstance(expr, ast.BinOp):
                 pending.extend((expr.left, expr.right))
-            elif isinstance(expr, (cst.List, cst.Tuple)):
-                pending.extend(e.value for e in expr.elements)
-            elif isinstance(expr, cst.Call) and dotted(expr.func) in ("list", "tuple") and expr.args:
-                pending.append(expr.args[0].value)
+            elif isinstance(expr, (ast.List, ast.Tuple)):
+                pending.extend(e.value if isinstance(e, ast.Starred) else e for e in expr.elts)
+            elif isinstance(expr, ast.Call) and dotted(expr.func) in ("list", "tuple") and positional(expr):
+                pending.append(positional(expr)[0])
         return owners
 
     # -- what the model holds ---------------------------------------------------------------------
-    def layer_of(self, key: str, function: FunctionInfo | None) -> tuple[str, cst.CSTNode] | None:
+    def layer_of(self, key: str, function: FunctionInfo | None) -> tuple[str, ast.AST] | None:
         return self._key(key, function, set(), 0)
 
     def _key(self, key: str, function: FunctionInfo | None, seen: set, depth: int):
@@ -447,8 +434,8 @@ class TapeForwards:
                 return found
         if values:  # `model = keras.Sequential(); model.add(layers.Dropout(0.5))`
             for site in _scope_sites(self._body(self._scope_of(key, function))):
-                if site.receiver == key and site.method == "add" and site.call.args:
-                    found = self._expr(site.call.args[0].value, self._scope_of(key, function), seen, depth + 1)
+                if site.receiver == key and site.method == "add" and positional(site.call):
+                    found = self._expr(positional(site.call)[0], self._scope_of(key, function), seen, depth + 1)
                     if found:
                         return found
         return None
@@ -464,41 +451,40 @@ class TapeForwards:
     def _body(self, function: FunctionInfo | None) -> list[Item]:
         return function.body if function is not None else self.structure.body
 
-    def _expr(self, expr: cst.BaseExpression | None, function: FunctionInfo | None, seen: set, depth: int):
+    def _expr(self, expr: ast.expr | None, function: FunctionInfo | None, seen: set, depth: int):
         if expr is None or depth > _MAX_RESOLVE_DEPTH:
             return None
         key = dotted(expr)
         if key is not None:
-            return None if key in ("None", "True", "False") else self._key(key, function, seen, depth + 1)
-        if isinstance(expr, (cst.List, cst.Tuple)):
-            for element in expr.elements:
-                found = self._expr(element.value, function, seen, depth + 1)
+            return self._key(key, function, seen, depth + 1)
+        if isinstance(expr, (ast.List, ast.Tuple)):
+            for element in expr.elts:
+                found = self._expr(element.value if isinstance(element, ast.Starred) else element, function, seen,
+                                   depth + 1)
                 if found:
                     return found
             return None
-        if isinstance(expr, cst.BinaryOperation):
+        if isinstance(expr, ast.BinOp):
             return self._expr(expr.left, function, seen, depth + 1) or self._expr(expr.right, function, seen,
                                                                                   depth + 1)
-        if isinstance(expr, cst.Subscript):
+        if isinstance(expr, ast.Subscript):
             return self._expr(expr.value, function, seen, depth + 1)
-        if isinstance(expr, cst.Call):
+        if isinstance(expr, ast.Call):
             return self._call(expr, function, seen, depth + 1)
         return None
 
-    def _call(self, call: cst.Call, function: FunctionInfo | None, seen: set, depth: int):
-        explicit = any(a.keyword is not None and a.keyword.value == "training" for a in call.args)
+    def _call(self, call: ast.Call, function: FunctionInfo | None, seen: set, depth: int):
+        explicit = keyword(call, "training") is not None
         func = call.func
         qualname = self.imports.qualify(func)
         name = qualname.rsplit(".", 1)[-1] if qualname else None
         if qualname is not None and qualname.startswith("keras.layers.") and name in K.TRAINING_DEPENDENT_LAYERS:
             return name, call
         if qualname in _SEQUENTIAL:
-            layers = next((a.value for a in call.args if a.keyword is None or a.keyword.value == "layers"), None)
+            layers = argument(call, 0, ("layers",))
             return self._expr(layers, function, seen, depth + 1)
         if qualname in _FUNCTIONAL:
-            positional = [a for a in call.args if a.keyword is None]
-            outputs = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "outputs"),
-                           positional[1].value if len(positional) > 1 else None)
+            outputs = argument(call, 1, ("outputs",))
             return self._expr(outputs, function, seen, depth + 1)
         if qualname is not None and qualname.startswith("keras.applications."):
             if name and name[:1].isupper() and not name.startswith(_PLAIN_APPLICATIONS):
@@ -506,20 +492,21 @@ class TapeForwards:
             return None
         found = None
         if not explicit:  # `layers.Dropout(0.2)(x)`, `encoder(x)`: the layer or model applied
-            if isinstance(func, cst.Call):
+            if isinstance(func, ast.Call):
                 found = self._call(func, function, seen, depth + 1)
-            elif isinstance(func, cst.Name) and func.value in self.structure.classes:
-                found = self._class(func.value, seen, depth + 1)  # then its arguments: `MyModel(inputs, outputs)`
-            elif isinstance(func, cst.Name) and qualname is None and func.value in self.structure.functions:
-                local = self.structure.functions[func.value]
+            elif isinstance(func, ast.Name) and func.id in self.structure.classes:
+                found = self._class(func.id, seen, depth + 1)  # then its arguments: `MyModel(inputs, outputs)`
+            elif isinstance(func, ast.Name) and qualname is None and func.id in self.structure.functions:
+                local = self.structure.functions[func.id]
                 for value in local.returns:
                     found = found or self._expr(value, local, seen, depth + 1)
             elif qualname is None and dotted(func) is not None:
                 found = self._key(dotted(func), function, seen, depth + 1)
         if found:
             return found
-        for arg in call.args:  # the tensors the call reads: `layers.Dense(1)(x)`, `layers.add([a, b])`
-            found = self._expr(arg.value, function, seen, depth + 1)
+        for arg in [*call.args, *(k.value for k in call.keywords)]:  # the tensors the call reads:
+            # `layers.Dense(1)(x)`, `layers.add([a, b])`
+            found = self._expr(arg.value if isinstance(arg, ast.Starred) else arg, function, seen, depth + 1)
             if found:
                 return found
         return None
@@ -563,16 +550,13 @@ class TapeForwards:
         if function.class_name and params and params[0] in ("self", "cls"):
             params = params[1:]
         for site, caller in self.sites().get(name, []):
-            positional = [a for a in site.call.args if a.keyword is None]
-            arg = next((a for a in site.call.args if a.keyword is not None and a.keyword.value == param), None)
-            if arg is None and param in params:
+            value = keyword(site.call, param)
+            if value is None and param in params:
                 index = params.index(param)
-                if any(a.star for a in positional[:index + 1]):
-                    continue
-                arg = positional[index] if index < len(positional) else None
-            if arg is None:
+                args = positional(site.call)
+                value = args[index] if index < len(args) else None
+            if value is None:
                 continue
-            value = arg.value
             written = dotted(value)
             if written is not None and rest:
                 found = self._key(f"{written}.{rest}", caller, seen, depth + 1)
@@ -588,8 +572,8 @@ class TapeForwards:
             self._sites = {}
             for item, function in walk_items(self.structure):
                 for site in item_calls(item):
-                    if isinstance(site.call.func, cst.Name):
-                        self._sites.setdefault(site.call.func.value, []).append((site, function))
+                    if isinstance(site.call.func, ast.Name):
+                        self._sites.setdefault(site.call.func.id, []).append((site, function))
         return self._sites
 
 
@@ -616,7 +600,7 @@ def _ordered(items: list[Item]) -> list:
     return out
 
 
-def _assigned(key: str, function: FunctionInfo | None, structure: Structure) -> list[cst.BaseExpression]:
+def _assigned(key: str, function: FunctionInfo | None, structure: Structure) -> list[ast.expr]:
     scope = function
     while scope is not None:
         if key in scope.assignments:

@@ -1,4 +1,4 @@
-"""Names: dotted keys for expressions and qualified names through the file's imports.
+"""Names: dotted keys for expressions, call arguments, and qualified names through the file's imports.
 
 A *key* is the source spelling of a Name/Attribute chain (`optimizer`, `self.opt_g`); the model uses
 keys to say "the same object" across statements. A *qualified name* is where an expression comes from
@@ -6,17 +6,18 @@ keys to say "the same object" across statements. A *qualified name* is where an 
 """
 from __future__ import annotations
 
-import libcst as cst
+import ast
+from typing import NamedTuple
 
 
-def dotted(node: cst.BaseExpression | None) -> str | None:
+def dotted(node: ast.AST | None) -> str | None:
     """`a.b.c` for a Name/Attribute chain, else None."""
     parts: list[str] = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
         node = node.value
-    if isinstance(node, cst.Name):
-        parts.append(node.value)
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
         return ".".join(reversed(parts))
     return None
 
@@ -29,9 +30,82 @@ def last(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
-def module_path(node: cst.BaseExpression | None) -> str:
-    """The dotted module of an import statement (`torch.optim`), '' when relative-only."""
-    return dotted(node) or ""
+class Arg(NamedTuple):
+    """One argument of a call, in the shape the rules ask about: `keyword` is None for a positional
+    argument, `star` is "*" for `*args` and "**" for `**kwargs` (then `keyword` is None too)."""
+
+    value: ast.expr
+    keyword: str | None = None
+    star: str = ""
+
+
+def call_args(call: ast.Call) -> list[Arg]:
+    """The arguments of a call, positional ones first (in order), then keywords (in order)."""
+    out = [Arg(a.value, None, "*") if isinstance(a, ast.Starred) else Arg(a) for a in call.args]
+    out.extend(Arg(k.value, None, "**") if k.arg is None else Arg(k.value, k.arg) for k in call.keywords)
+    return out
+
+
+def positional(call: ast.Call) -> list[ast.expr]:
+    """The positional arguments before the first `*args` (their position is known)."""
+    out = []
+    for arg in call.args:
+        if isinstance(arg, ast.Starred):
+            break
+        out.append(arg)
+    return out
+
+
+def keyword(call: ast.Call, *names: str) -> ast.expr | None:
+    """The value of the first keyword argument named one of `names`."""
+    for kw in call.keywords:
+        if kw.arg is not None and kw.arg in names:
+            return kw.value
+    return None
+
+
+def argument(call: ast.Call, position: int, keywords: tuple[str, ...] = ()) -> ast.expr | None:
+    """An argument given by keyword, else at `position` when no `*args` comes before it."""
+    value = keyword(call, *keywords) if keywords else None
+    if value is not None:
+        return value
+    args = positional(call)
+    return args[position] if position < len(args) else None
+
+
+def has_star(call: ast.Call) -> bool:
+    return any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
+
+
+def constant(node: ast.AST | None, kind: type | tuple[type, ...]):
+    """The value of a constant of the given Python type(s) (bool is not an int here), else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, kind):
+        if isinstance(node.value, bool) and not (kind is bool or (isinstance(kind, tuple) and bool in kind)):
+            return None
+        return node.value
+    return None
+
+
+def is_none(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def bool_value(node: ast.AST | None) -> bool | None:
+    """True / False for the literals, else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return node.value
+    return None
+
+
+def string(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def number(node: ast.AST | None) -> float | None:
+    """An int or float literal (not a bool) as a float."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    return None
 
 
 _PREFIX_ALIASES = (
@@ -63,34 +137,50 @@ def normalize(qualname: str) -> str:
 
 
 class ImportMap:
-    """Local name -> qualified name, from the file's import statements (any scope, last wins)."""
+    """Local name -> qualified name, from the file's import statements (any scope, last wins).
+
+    Relative imports (`from .engine import train`) are kept apart, as (level, module, name), for the
+    project layer to resolve; `from x import *` is remembered by module."""
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
+        self.relative: dict[str, tuple[int, str, str]] = {}  # local -> (level, module, name)
+        self.star: list[tuple[int, str]] = []  # (level, module) of `from module import *`
+        self.modules: list[tuple[int, str]] = []  # every imported module, as written: (level, dotted name)
 
-    def add_import(self, node: cst.Import) -> None:
+    def add_import(self, node: ast.Import) -> None:
         for alias in node.names:
-            full = module_path(alias.name)
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.names[alias.asname.name.value] = full
+            full = alias.name
+            self.modules.append((0, full))
+            if alias.asname is not None:
+                self.names[alias.asname] = full
             else:
                 top = head(full)
                 self.names[top] = top
 
-    def add_import_from(self, node: cst.ImportFrom) -> None:
-        if node.relative or isinstance(node.names, cst.ImportStar):
+    def add_import_from(self, node: ast.ImportFrom) -> None:
+        base = node.module or ""
+        self.modules.append((node.level, base))
+        if any(alias.name == "*" for alias in node.names):
+            self.star.append((node.level, base))
             return
-        base = module_path(node.module)
         for alias in node.names:
-            name = module_path(alias.name)
-            local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else name
-            self.names[local] = f"{base}.{name}" if base else name
+            local = alias.asname or alias.name
+            if node.level:
+                self.relative[local] = (node.level, base, alias.name)
+                self.names.pop(local, None)
+            else:
+                self.names[local] = f"{base}.{alias.name}" if base else alias.name
+                self.relative.pop(local, None)
 
-    def qualify(self, node: cst.BaseExpression | None) -> str | None:
+    def qualify(self, node: ast.AST | None) -> str | None:
         """The normalized qualified name of a dotted expression whose head is imported, else None."""
         key = dotted(node)
         if key is None:
             return None
+        return self.qualify_key(key)
+
+    def qualify_key(self, key: str) -> str | None:
         first, _, rest = key.partition(".")
         origin = self.names.get(first)
         if origin is None:

@@ -9,10 +9,11 @@ These questions are asked of the guards (the (branch, arm) pairs around each eve
 """
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from .events import Event
-from .names import dotted
+from .structure import if_arms
+from .names import dotted, is_none
 
 
 def exclusive(a: Event, b: Event) -> bool:
@@ -106,22 +107,17 @@ def settled_guard(model, branch) -> bool:
     object exists (`scheduler is not None`, `if self.scaler:`). Comparisons, counters and anything
     computed in a loop or a function are not settled."""
     node = branch.node
-    if not isinstance(node, cst.If):
+    if not isinstance(node, ast.If):
         return False
-    current = node
-    while isinstance(current, cst.If):
-        if not _settled_test(model, current.test):
-            return False
-        current = current.orelse
-    return True
+    tests, _ = if_arms(node)
+    return all(_settled_test(model, test) for test in tests)
 
 
-def _settled_test(model, test: cst.BaseExpression) -> bool:
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        return _settled_test(model, test.expression)
-    if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
-            and isinstance(test.comparisons[0].operator, (cst.Is, cst.IsNot))
-            and dotted(test.comparisons[0].comparator) == "None"):
+def _settled_test(model, test: ast.expr) -> bool:
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return _settled_test(model, test.operand)
+    if (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Is, ast.IsNot))
+            and is_none(test.comparators[0])):
         key = dotted(test.left)
         return key is not None and (_settled_key(model, key) or _settled_object(model, key))
     key = dotted(test)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import libcst as cst
+import ast
 
 from . import knowledge as K
 from .names import dotted, last
@@ -31,7 +31,7 @@ class Role:
     kind: str
     qualname: str | None = None  # the constructor, when known
     evidence: str = "constructor"  # constructor | alias | name
-    call: cst.Call | None = None  # the constructor call
+    call: ast.Call | None = None  # the constructor call
     local_class: str | None = None  # for instances of classes defined in this file
 
 
@@ -91,10 +91,10 @@ class Roles:
         role = self.of(key, function)
         return role is not None and role.kind == kind
 
-    def assigned_values(self, key: str, function: FunctionInfo | None) -> list[cst.BaseExpression] | None:
+    def assigned_values(self, key: str, function: FunctionInfo | None) -> list[ast.expr] | None:
         """Every value assigned to `key` in the scope that owns it, or None if it is never assigned."""
         if key.startswith("self.") and function is not None and function.class_name:
-            values: list[cst.BaseExpression] = []
+            values: list[ast.expr] = []
             for klass in self.class_chain(function.class_name):
                 values.extend(klass.attributes.get(key, []))
             if values:
@@ -153,32 +153,31 @@ class Roles:
                 return known[0]
         return role_by_name(key)
 
-    def classify(self, value: cst.BaseExpression, function: FunctionInfo | None, depth: int) -> Role | None:
+    def classify(self, value: ast.expr, function: FunctionInfo | None, depth: int) -> Role | None:
         """The role of an assigned value, or None when the value says nothing."""
         if depth > _MAX_DEPTH:
             return None
-        if isinstance(value, cst.Call):
+        if isinstance(value, ast.Call):
             return self._classify_call(value, function, depth)
         key = dotted(value)
         if key is not None:
-            if key in ("None", "True", "False"):
-                return None
             role = self.of(key, function, depth)
             return Role(role.kind, role.qualname, "alias", role.call, role.local_class) if role else None
-        if isinstance(value, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString,
-                              cst.FormattedString, cst.Dict, cst.List, cst.Tuple, cst.Comparison)):
+        if isinstance(value, ast.Constant):
+            return None if value.value is None or isinstance(value.value, bool) else Role(OTHER)
+        if isinstance(value, (ast.JoinedStr, ast.Dict, ast.List, ast.Tuple, ast.Compare)):
             return Role(OTHER)
         return None
 
-    def _classify_call(self, call: cst.Call, function: FunctionInfo | None, depth: int) -> Role | None:
+    def _classify_call(self, call: ast.Call, function: FunctionInfo | None, depth: int) -> Role | None:
         qualname = self.imports.qualify(call.func)
         if qualname is not None:
             kind = constructor_kind(qualname)
             if kind is not None:
                 return Role(kind, qualname, call=call)
         func = call.func
-        if isinstance(func, cst.Attribute):
-            method = func.attr.value
+        if isinstance(func, ast.Attribute):
+            method = func.attr
             if method in ("fit", "partial_fit"):  # sklearn's fit returns the estimator: `s = Scaler().fit(X)`
                 role = self.classify(func.value, function, depth + 1)
                 return role if role is not None and role.kind == DATA_SCALER else None
@@ -187,8 +186,8 @@ class Roles:
             if method in ("parse_args", "parse_known_args"):
                 return Role(ARGS, call=call)
             return None
-        if isinstance(func, cst.Name):
-            name = func.value
+        if isinstance(func, ast.Name):
+            name = func.id
             if name in self.structure.classes:
                 kind = MODEL if self.is_model_class(name) else INSTANCE
                 return Role(kind, call=call, local_class=name)

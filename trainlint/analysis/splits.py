@@ -22,13 +22,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import libcst as cst
+import ast
 
 from . import knowledge as K
 from .events import base_key
-from .names import dotted
+from .names import bool_value, dotted, string
 from .roles import ACCELERATOR, ARGS, DATA_SCALER, GRAD_SCALER, MODEL, OPTIMIZER, SCHEDULER, Roles
-from .structure import Branch, FunctionInfo, Item, Loop, Stmt, Structure, With
+from .structure import FOR_TYPES, TRY_TYPES, Branch, FunctionInfo, Item, Loop, Stmt, Structure, With
 
 TRAIN = "train"
 EVAL = "eval"
@@ -92,12 +92,10 @@ def combine(splits) -> str | None:
     return known.pop() if known else None
 
 
-def _literal_split(node: cst.BaseExpression) -> str | None:
+def _literal_split(node: ast.expr) -> str | None:
     """`"val"`, `"test"` (the whole string), or a file path whose stem names a split (`"data/test.csv"`)."""
-    if not isinstance(node, cst.SimpleString):
-        return None
-    value = node.evaluated_value
-    if not isinstance(value, str):
+    value = string(node)
+    if value is None:
         return None
     split = _word_split(value.lower())
     if split is not None:
@@ -112,11 +110,11 @@ def _literal_split(node: cst.BaseExpression) -> str | None:
 class SplitCall:
     """One call of sklearn's `train_test_split`."""
 
-    call: cst.Call
+    call: ast.Call
     stmt: Stmt
     function: FunctionInfo | None
     path: Path
-    arrays: list[cst.BaseExpression]  # the positional arrays (empty when passed with *)
+    arrays: list[ast.expr]  # the positional arrays (empty when passed with *)
     targets: list[str | None] | None  # the unpacked target keys, when assigned to a tuple
 
     def parts(self, index: int) -> tuple[str | None, str | None] | None:
@@ -147,15 +145,15 @@ class DataSplits:
             self._scan(function.body, function)
 
     # -- public questions -------------------------------------------------------------------------
-    def of(self, expr: cst.BaseExpression | None, function: FunctionInfo | None, loops=()) -> str | None:
+    def of(self, expr: ast.expr | None, function: FunctionInfo | None, loops=()) -> str | None:
         """TRAIN, EVAL, MIXED or None (unknown) for the data an expression holds. `loops` are the loops
         (LoopFrames) around the expression: their targets hold what the loop iterates over there, even
         when the name is reused (`for xb in train_loader: ...` then `for xb in val_loader: ...`)."""
         bound = {}
         for frame in loops:
             node = frame.node
-            if frame.function is function and isinstance(node, cst.For) and isinstance(node.target, cst.Name):
-                bound[node.target.value] = node.iter
+            if frame.function is function and isinstance(node, FOR_TYPES) and isinstance(node.target, ast.Name):
+                bound[node.target.id] = node.iter
         return self._expr(expr, function, 0, bound)
 
     def of_key(self, key: str | None, function: FunctionInfo | None, _depth: int = 0) -> str | None:
@@ -183,7 +181,7 @@ class DataSplits:
     def path(self, stmt: Stmt | None) -> Path:
         return self._paths.get(id(stmt), ()) if stmt is not None else ()
 
-    def unpacked(self, key: str, value: cst.BaseExpression) -> tuple[int, list[str | None]] | None:
+    def unpacked(self, key: str, value: ast.expr) -> tuple[int, list[str | None]] | None:
         """(position, target keys) when `key` got `value` by tuple unpacking: `a, b = value`."""
         return self._unpacked.get((id(value), key))
 
@@ -210,8 +208,8 @@ class DataSplits:
         return (self.roles.assigned_values(key, function) is not None or self.roles.is_param(key, function)
                 or key in self._nested.get(id(function), ()) or key in self._nested.get(id(None), ()))
 
-    def _split_call(self, value: cst.BaseExpression) -> SplitCall | None:
-        if isinstance(value, cst.Call) and self.imports.qualify(value.func) in K.TRAIN_TEST_SPLIT:
+    def _split_call(self, value: ast.expr) -> SplitCall | None:
+        if isinstance(value, ast.Call) and self.imports.qualify(value.func) in K.TRAIN_TEST_SPLIT:
             for call in self.calls:
                 if call.call is value:
                     return call
@@ -245,7 +243,7 @@ class DataSplits:
             return MIXED
         return from_values or from_name
 
-    def _expr(self, node: cst.BaseExpression | None, function: FunctionInfo | None, depth: int,
+    def _expr(self, node: ast.expr | None, function: FunctionInfo | None, depth: int,
               bound: dict | None = None) -> str | None:
         if node is None or depth > _MAX_DEPTH:
             return None
@@ -253,75 +251,80 @@ class DataSplits:
         if key is not None:
             if bound and key in bound:
                 return self._expr(bound[key], function, depth + 1)
-            if key in ("None", "True", "False") or self.imports.qualify(node) is not None:
+            if self.imports.qualify(node) is not None:
                 return None
             return self.of_key(key, function, depth)
-        if isinstance(node, cst.Subscript):
+        if isinstance(node, ast.Subscript):
             return self._subscript(node, function, depth, bound)
-        if isinstance(node, cst.Call):
+        if isinstance(node, ast.Call):
             return self._call(node, function, depth, bound)
-        if isinstance(node, cst.Attribute):
+        if isinstance(node, ast.Attribute):
             return self._expr(node.value, function, depth + 1, bound)
-        if isinstance(node, cst.SimpleString):
+        if isinstance(node, ast.Constant):
             return _literal_split(node)
-        if isinstance(node, (cst.BinaryOperation, cst.BooleanOperation)):
+        if isinstance(node, ast.BinOp):
             return combine([self._expr(node.left, function, depth + 1, bound),
                             self._expr(node.right, function, depth + 1, bound)])
-        if isinstance(node, cst.UnaryOperation):
-            return self._expr(node.expression, function, depth + 1, bound)
-        if isinstance(node, (cst.Tuple, cst.List)):
-            return combine(self._expr(e.value, function, depth + 1, bound) for e in node.elements)
-        if isinstance(node, cst.IfExp):
+        if isinstance(node, ast.BoolOp):
+            return combine(self._expr(v, function, depth + 1, bound) for v in node.values)
+        if isinstance(node, ast.UnaryOp):
+            return self._expr(node.operand, function, depth + 1, bound)
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return combine(self._expr(e.value if isinstance(e, ast.Starred) else e, function, depth + 1, bound)
+                           for e in node.elts)
+        if isinstance(node, ast.IfExp):
             return combine([self._expr(node.body, function, depth + 1, bound),
                             self._expr(node.orelse, function, depth + 1, bound)])
         return None
 
-    def _subscript(self, node: cst.Subscript, function, depth: int, bound: dict | None = None) -> str | None:
+    def _subscript(self, node: ast.Subscript, function, depth: int, bound: dict | None = None) -> str | None:
         base = self._expr(node.value, function, depth + 1, bound)
-        if not node.slice:
-            return base
-        first = node.slice[0].slice
-        if isinstance(first, cst.Slice):
-            if first.lower is None and first.upper is None:
+        index = node.slice
+        if isinstance(index, ast.Tuple):
+            if not index.elts:
+                return base
+            index = index.elts[0]
+        if isinstance(index, ast.Slice):
+            if index.lower is None and index.upper is None:
                 return base  # X_val[:, 0]
-            return _slice_split(first)  # a row range: only named bounds say which
-        index = first.value
-        if isinstance(index, cst.SimpleString):
-            split = _word_split((index.evaluated_value or "").lower()) if isinstance(
-                index.evaluated_value, str) else None
+            return _slice_split(index)  # a row range: only named bounds say which
+        if isinstance(index, ast.Constant) and isinstance(index.value, str):
+            split = _word_split(index.value.lower())
             return split or base  # data["test"]; val_df["age"]
-        if isinstance(index, cst.Comparison):
+        if isinstance(index, ast.Compare):
             split = None
-            for target in index.comparisons:
-                if isinstance(target.operator, cst.Equal) and isinstance(target.comparator, cst.SimpleString):
-                    split = _literal_split(target.comparator)  # df[df.split == "val"]
+            for operator, comparator in zip(index.ops, index.comparators):
+                if isinstance(operator, ast.Eq) and string(comparator) is not None:
+                    split = _literal_split(comparator)  # df[df.split == "val"]
             return split or base
         if dotted(index) is not None:
             # The rows an index selects decide: `X_train_val.iloc[val_idx]` is held out.
             return self._expr(index, function, depth + 1, bound) or base  # X[val_idx]
-        if isinstance(index, (cst.Integer, cst.List, cst.UnaryOperation, cst.Ellipsis)):
+        if isinstance(index, (ast.Constant, ast.List, ast.UnaryOp)):
             return base  # val_df[["a", "b"]], X_test[0], val_df[~val_df.bad], X_val[..., np.newaxis]
         return None
 
-    def _call(self, node: cst.Call, function, depth: int, bound: dict | None = None) -> str | None:
+    def _call(self, node: ast.Call, function, depth: int, bound: dict | None = None) -> str | None:
         results = []
         func = node.func
-        if isinstance(func, cst.Attribute) and self.imports.qualify(func.value) is None:
+        if isinstance(func, ast.Attribute) and self.imports.qualify(func.value) is None:
             receiver = dotted(func.value)
             role = self.roles.of(receiver, function) if receiver else None
             if role is None or role.kind not in _NOT_DATA:
                 results.append(self._expr(func.value, function, depth + 1, bound))  # X_val.reshape(-1, 1)
         literal = []
         for arg in node.args:
-            if arg.keyword is None and not arg.star:
-                if isinstance(arg.value, cst.SimpleString):
-                    literal.append(_literal_split(arg.value))  # load("valid"), pd.read_csv("test.csv")
-                else:
-                    results.append(self._expr(arg.value, function, depth + 1, bound))
-            elif arg.keyword is not None and arg.keyword.value in _SPLIT_KEYWORDS:
-                literal.append(_literal_split(arg.value))  # load(split="validation")
-            elif arg.keyword is not None and arg.keyword.value == "train" and dotted(arg.value) in ("True", "False"):
-                literal.append(TRAIN if dotted(arg.value) == "True" else EVAL)  # MNIST(root, train=False)
+            if isinstance(arg, ast.Starred):
+                continue
+            if string(arg) is not None:
+                literal.append(_literal_split(arg))  # load("valid"), pd.read_csv("test.csv")
+            else:
+                results.append(self._expr(arg, function, depth + 1, bound))
+        for kw in node.keywords:
+            if kw.arg in _SPLIT_KEYWORDS:
+                literal.append(_literal_split(kw.value))  # load(split="validation")
+            elif kw.arg == "train" and bool_value(kw.value) is not None:
+                literal.append(TRAIN if bool_value(kw.value) else EVAL)  # MNIST(root, train=False)
         return combine(results) or combine(literal)
 
     # -- the scan: unpacking targets, train_test_split calls, statements in order -----------------
@@ -333,12 +336,12 @@ class DataSplits:
                 self._paths[id(item)] = path
                 self._note(item, function, path)
             elif isinstance(item, Loop):
-                if isinstance(item.node, cst.For):
+                if isinstance(item.node, FOR_TYPES):
                     self._note_targets(item.node.target, item.node.iter)
                 self._scan(item.body, function, path)
                 self._scan(item.orelse, function, path)
             elif isinstance(item, Branch):
-                is_try = isinstance(item.node, (cst.Try, cst.TryStar))
+                is_try = isinstance(item.node, TRY_TYPES)
                 for index, arm in enumerate(item.arms):
                     self._scan(arm, function, path if is_try and index == 0 else path + ((id(item.node), index),))
                 self._scan(item.always, function, path)
@@ -348,51 +351,52 @@ class DataSplits:
     def _note(self, stmt: Stmt, function: FunctionInfo | None, path: Path) -> None:
         node = stmt.node
         targets: list[str | None] | None = None
-        if isinstance(node, cst.Assign):
+        if isinstance(node, ast.Assign):
             for target in node.targets:
-                keys = self._note_targets(target.target, node.value)
+                keys = self._note_targets(target, node.value)
                 if keys is not None:
                     targets = keys
-                self._note_nested(target.target, function)
+                self._note_nested(target, function)
         for site in stmt.calls:
             if self.imports.qualify(site.call.func) in K.TRAIN_TEST_SPLIT:
-                args = [a for a in site.call.args if a.keyword is None]
-                arrays = [] if any(a.star for a in args) else [a.value for a in args]
-                mine = targets if isinstance(node, cst.Assign) and node.value is site.call else None
+                args = site.call.args
+                arrays = [] if any(isinstance(a, ast.Starred) for a in args) else list(args)
+                mine = targets if isinstance(node, ast.Assign) and node.value is site.call else None
                 self.calls.append(SplitCall(site.call, stmt, function, path, arrays, mine))
 
-    def _note_nested(self, target: cst.BaseExpression, function: FunctionInfo | None) -> None:
+    def _note_nested(self, target: ast.expr, function: FunctionInfo | None) -> None:
         """Names inside nested target tuples (the model records no value for them)."""
-        if not isinstance(target, (cst.Tuple, cst.List)):
+        if not isinstance(target, (ast.Tuple, ast.List)):
             return
-        pending = [e.value for e in target.elements if isinstance(e.value, (cst.Tuple, cst.List))]
+        pending = [e for e in target.elts if isinstance(e, (ast.Tuple, ast.List))]
         while pending:
             inner = pending.pop()
-            for element in inner.elements:
-                if isinstance(element.value, (cst.Tuple, cst.List)):
-                    pending.append(element.value)
-                elif dotted(element.value) is not None:
-                    self._nested.setdefault(id(function), set()).add(dotted(element.value))
+            for element in inner.elts:
+                element = element.value if isinstance(element, ast.Starred) else element
+                if isinstance(element, (ast.Tuple, ast.List)):
+                    pending.append(element)
+                elif dotted(element) is not None:
+                    self._nested.setdefault(id(function), set()).add(dotted(element))
 
-    def _note_targets(self, target: cst.BaseExpression, value: cst.BaseExpression) -> list[str | None] | None:
-        if not isinstance(target, (cst.Tuple, cst.List)):
+    def _note_targets(self, target: ast.expr, value: ast.expr) -> list[str | None] | None:
+        if not isinstance(target, (ast.Tuple, ast.List)):
             return None
-        if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
+        if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
             return None  # `a, b = x, y` pairs names with values one by one
-        keys = [dotted(element.value) for element in target.elements]
+        keys = [dotted(e.value if isinstance(e, ast.Starred) else e) for e in target.elts]
         for position, key in enumerate(keys):
             if key is not None:
                 self._unpacked[(id(value), key)] = (position, keys)
         return keys
 
 
-def _slice_split(node: cst.Slice) -> str | None:
+def _slice_split(node: ast.Slice) -> str | None:
     """`X[:n_train]` is training data, `X[n_train:]` and `X[-n_val:]` held out, `X[:-n_test]` training."""
     def words(bound):
         if bound is None:
             return None, False
-        negative = isinstance(bound, cst.UnaryOperation) and isinstance(bound.operator, cst.Minus)
-        inner = bound.expression if negative else bound
+        negative = isinstance(bound, ast.UnaryOp) and isinstance(bound.op, ast.USub)
+        inner = bound.operand if negative else bound
         found = set()
         pending = [inner]
         while pending:
@@ -400,10 +404,11 @@ def _slice_split(node: cst.Slice) -> str | None:
             key = dotted(expr)
             if key is not None:
                 found.add(split_of_name(key))
-            elif isinstance(expr, cst.BinaryOperation):
+            elif isinstance(expr, ast.BinOp):
                 pending.extend((expr.left, expr.right))
-            elif isinstance(expr, cst.Call):
-                pending.extend(a.value for a in expr.args)
+            elif isinstance(expr, ast.Call):
+                pending.extend(a.value if isinstance(a, ast.Starred) else a for a in expr.args)
+                pending.extend(k.value for k in expr.keywords)
         return combine(found), negative
 
     lower, lower_negative = words(node.lower)
@@ -447,7 +452,7 @@ def _swapped_names(key: str) -> list[str]:
 
 
 # -- data flow within a scope, for "is this data split later?" ---------------------------------------
-def _names_in(node: cst.BaseExpression) -> frozenset[str]:
+def _names_in(node: ast.expr) -> frozenset[str]:
     """The dotted names an expression reads (`df`, `X.values`), walking only expression shapes (cheap)."""
     found: set[str] = set()
     pending = [node]
@@ -456,35 +461,34 @@ def _names_in(node: cst.BaseExpression) -> frozenset[str]:
         key = dotted(expr)
         if key is not None:
             found.add(key)
-        elif isinstance(expr, cst.Call):
+        elif isinstance(expr, ast.Call):
             pending.append(expr.func)
-            pending.extend(a.value for a in expr.args)
-        elif isinstance(expr, (cst.Attribute, cst.StarredElement)):
+            pending.extend(expr.args)
+            pending.extend(k.value for k in expr.keywords)
+        elif isinstance(expr, (ast.Attribute, ast.Starred, ast.Await, ast.NamedExpr)):
             pending.append(expr.value)
-        elif isinstance(expr, cst.Subscript):
+        elif isinstance(expr, ast.Subscript):
             pending.append(expr.value)
-            for element in expr.slice:
-                if isinstance(element.slice, cst.Index):
-                    pending.append(element.slice.value)
-        elif isinstance(expr, (cst.BinaryOperation, cst.BooleanOperation)):
+            index = expr.slice
+            pending.extend(e for e in (index.elts if isinstance(index, ast.Tuple) else [index])
+                           if not isinstance(e, ast.Slice))
+        elif isinstance(expr, ast.BinOp):
             pending.extend((expr.left, expr.right))
-        elif isinstance(expr, cst.UnaryOperation):
-            pending.append(expr.expression)
-        elif isinstance(expr, cst.Comparison):
+        elif isinstance(expr, ast.BoolOp):
+            pending.extend(expr.values)
+        elif isinstance(expr, ast.UnaryOp):
+            pending.append(expr.operand)
+        elif isinstance(expr, ast.Compare):
             pending.append(expr.left)
-            pending.extend(c.comparator for c in expr.comparisons)
-        elif isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
-            pending.extend(e.value for e in expr.elements)
-        elif isinstance(expr, cst.Dict):
-            pending.extend(e.value for e in expr.elements)
-        elif isinstance(expr, cst.IfExp):
+            pending.extend(expr.comparators)
+        elif isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
+            pending.extend(expr.elts)
+        elif isinstance(expr, ast.Dict):
+            pending.extend(expr.values)
+        elif isinstance(expr, ast.IfExp):
             pending.extend((expr.test, expr.body, expr.orelse))
-        elif isinstance(expr, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
-            pending.extend((expr.elt, expr.for_in.iter))
-        elif isinstance(expr, cst.Await):
-            pending.append(expr.expression)
-        elif isinstance(expr, cst.NamedExpr):
-            pending.append(expr.value)
+        elif isinstance(expr, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
+            pending.extend((expr.elt, expr.generators[0].iter))
     return frozenset(found)
 
 
@@ -498,7 +502,7 @@ class Reads:
 
     __slots__ = ("names", "closure")
 
-    def __init__(self, node: cst.BaseExpression) -> None:
+    def __init__(self, node: ast.expr) -> None:
         self.names = _names_in(node)
         self.closure = set(self.names)
         for name in self.names:
@@ -562,13 +566,13 @@ def exclusive(a: Path, b: Path) -> bool:
     return any(branch in arms and arms[branch] != arm for branch, arm in b)
 
 
-def assigned_pairs(stmt: Stmt) -> list[tuple[str, cst.BaseExpression]]:
+def assigned_pairs(stmt: Stmt) -> list[tuple[str, ast.expr]]:
     """(key, value) for each target; `df[cols] = v` and `X.loc[:, c] = v` change `df` and `X` in place."""
     pairs = [(k, v) for k, v in stmt.targets if k is not None]
-    if isinstance(stmt.node, cst.Assign):
+    if isinstance(stmt.node, ast.Assign):
         for target in stmt.node.targets:
-            if isinstance(target.target, (cst.Subscript, cst.Attribute)) and dotted(target.target) is None:
-                key = base_key(target.target)
+            if isinstance(target, (ast.Subscript, ast.Attribute)) and dotted(target) is None:
+                key = base_key(target)
                 if key is not None:
                     pairs.append((key, stmt.node.value))
     return pairs

@@ -1,24 +1,29 @@
 """The one walk over a file: statements become a small IR of blocks, loops, branches and calls.
 
-This is the only place that walks the libcst tree. It walks statements and, inside them, only the
-expression shapes that can hold a call, so it costs a fraction of the parse. Everything later
-(roles, events, values) works on this IR and the CST nodes it keeps.
+This is the only place that walks the syntax tree (the standard library's `ast`). It walks statements
+and, inside them, only the expression shapes that can hold a call, so it costs a fraction of the parse.
+Everything later (roles, events, values) works on this IR and the `ast` nodes it keeps.
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from typing import Union
 
-import libcst as cst
+from .names import ImportMap, bool_value, dotted, string
 
-from .names import ImportMap, dotted
+_TRY_TYPES = (ast.Try,) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+TRY_TYPES = _TRY_TYPES
+FUNCTION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
+FOR_TYPES = (ast.For, ast.AsyncFor)
+WITH_TYPES = (ast.With, ast.AsyncWith)
 
 
 @dataclass(eq=False)
 class CallSite:
     """One call expression, in evaluation order within its statement."""
 
-    call: cst.Call
+    call: ast.Call
     func_key: str | None  # `optimizer.step`, `clip_grad_norm_`
     receiver: str | None  # `optimizer` for `optimizer.step()`
     method: str | None  # `step`
@@ -28,16 +33,16 @@ class CallSite:
 class Stmt:
     """A simple statement: its calls, and what it assigns."""
 
-    node: cst.BaseSmallStatement
-    line: cst.SimpleStatementLine | None  # None inside a one-line suite (`for x in y: f(x)`)
+    node: ast.stmt
+    line: ast.stmt | None  # the statement itself when it has its lines to itself; None after `;` or in a one-line suite
     calls: list[CallSite]
-    targets: list[tuple[str | None, cst.BaseExpression]] = field(default_factory=list)  # (key, value) pairs
-    aug: tuple[str | None, cst.BaseAugOp, cst.BaseExpression] | None = None
+    targets: list[tuple[str | None, ast.expr]] = field(default_factory=list)  # (key, value) pairs
+    aug: tuple[str | None, ast.operator, ast.expr] | None = None
 
 
 @dataclass(eq=False)
 class Loop:
-    node: cst.For | cst.While
+    node: ast.For | ast.AsyncFor | ast.While
     header_calls: list[CallSite]
     body: list["Item"]
     orelse: list["Item"]
@@ -46,7 +51,7 @@ class Loop:
 
 @dataclass(eq=False)
 class Branch:
-    node: cst.If | cst.Match | cst.Try | cst.TryStar
+    node: ast.If | ast.Match | ast.Try
     test_calls: list[CallSite]
     arms: list[list["Item"]]  # body, elif/else arms; a Try's body is an arm like the others
     always: list["Item"] = field(default_factory=list)  # a Try's finally
@@ -54,11 +59,11 @@ class Branch:
 
 @dataclass(eq=False)
 class With:
-    node: cst.With
+    node: ast.With | ast.AsyncWith
     item_calls: list[CallSite]
     grad: bool | None  # False under no_grad / inference_mode, True under enable_grad, None otherwise
     body: list["Item"]
-    bound: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)  # `as` targets
+    bound: list[tuple[str, ast.expr]] = field(default_factory=list)  # `as` targets
 
 
 Item = Union[Stmt, Loop, Branch, With]
@@ -67,17 +72,17 @@ Item = Union[Stmt, Loop, Branch, With]
 @dataclass(eq=False)
 class FunctionInfo:
     name: str
-    node: cst.FunctionDef
+    node: ast.FunctionDef | ast.AsyncFunctionDef | None
     params: list[str]
-    defaults: dict[str, cst.BaseExpression]
+    defaults: dict[str, ast.expr]
     body: list[Item]
     class_name: str | None
     parent: "FunctionInfo | None"
     decorators: list[str | None]
     grad: bool | None = None  # False when decorated with @torch.no_grad()
     nested: dict[str, "FunctionInfo"] = field(default_factory=dict)
-    assignments: dict[str, list[cst.BaseExpression]] = field(default_factory=dict)
-    returns: list[cst.BaseExpression] = field(default_factory=list)
+    assignments: dict[str, list[ast.expr]] = field(default_factory=dict)
+    returns: list[ast.expr] = field(default_factory=list)
 
     @property
     def qualname(self) -> str:
@@ -89,90 +94,102 @@ class FunctionInfo:
 @dataclass(eq=False)
 class ClassInfo:
     name: str
-    node: cst.ClassDef
+    node: ast.ClassDef
     bases: list[str]  # qualified where imported, else the local spelling
     methods: dict[str, FunctionInfo] = field(default_factory=dict)
-    attributes: dict[str, list[cst.BaseExpression]] = field(default_factory=dict)  # self.x = ...
+    attributes: dict[str, list[ast.expr]] = field(default_factory=dict)  # self.x = ...
 
 
 @dataclass
 class Structure:
-    module: cst.Module
+    module: ast.Module
     imports: ImportMap
     body: list[Item]
     functions: dict[str, FunctionInfo]  # module-level functions by name
     classes: dict[str, ClassInfo]
     all_functions: list[FunctionInfo]
-    module_assignments: dict[str, list[cst.BaseExpression]]
-    argparse_defaults: dict[str, cst.BaseExpression | None]  # dest -> default (None: no default given)
+    module_assignments: dict[str, list[ast.expr]]
+    argparse_defaults: dict[str, ast.expr | None]  # dest -> default (None: no default given)
     argparse_types: dict[str, str]
 
 
-def _expr_calls(node: cst.CSTNode | None, out: list[CallSite]) -> None:
-    """Append the calls in an expression, innermost first, as Python evaluates them."""
-    while node is not None:
-        if isinstance(node, cst.Call):
+def if_arms(node: ast.If) -> tuple[list[ast.expr], list[list[ast.stmt]]]:
+    """The tests and the bodies of an if/elif/else chain: n tests and n + 1 bodies (the last is the else
+    body, empty when there is none). `else:` holding a lone `if` is read as `elif`: the same thing."""
+    tests, bodies = [], []
+    current: ast.stmt = node
+    while True:
+        tests.append(current.test)
+        bodies.append(current.body)
+        orelse = current.orelse
+        if len(orelse) == 1 and isinstance(orelse[0], ast.If):
+            current = orelse[0]
+            continue
+        bodies.append(orelse)
+        return tests, bodies
+
+
+class _Emit:
+    __slots__ = ("site",)
+
+    def __init__(self, site: CallSite) -> None:
+        self.site = site
+
+
+def calls_in(node: ast.AST | None) -> list[CallSite]:
+    """The calls in an expression, innermost first, as Python evaluates them. Lambdas and comprehensions
+    are not entered. Iterative, so a chain of thousands of operators costs no recursion."""
+    out: list[CallSite] = []
+    stack: list = [node] if node is not None else []
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is _Emit:
+            out.append(node.site)
+        elif kind is ast.Call:
             func = node.func
-            if isinstance(func, cst.Attribute):
-                _expr_calls(func.value, out)
-                receiver, method = dotted(func.value), func.attr.value
+            children: list[ast.AST] = []
+            if type(func) is ast.Attribute:
+                children.append(func.value)
+                receiver, method = dotted(func.value), func.attr
             else:
                 receiver, method = None, None
             for arg in node.args:
-                _expr_calls(arg.value, out)
-            out.append(CallSite(node, dotted(func), receiver, method))
-            return
-        if isinstance(node, (cst.Attribute, cst.StarredElement, cst.NamedExpr, cst.Arg)):
-            node = node.value
-            continue
-        if isinstance(node, (cst.Await, cst.UnaryOperation)):
-            node = node.expression
-            continue
-        if isinstance(node, cst.BinaryOperation):
-            _expr_calls(node.left, out)
-            node = node.right
-            continue
-        if isinstance(node, cst.BooleanOperation):
-            _expr_calls(node.left, out)
-            node = node.right
-            continue
-        if isinstance(node, cst.Comparison):
-            _expr_calls(node.left, out)
-            for target in node.comparisons:
-                _expr_calls(target.comparator, out)
-            return
-        if isinstance(node, cst.Subscript):
-            _expr_calls(node.value, out)
-            for element in node.slice:
-                if isinstance(element.slice, cst.Index):
-                    _expr_calls(element.slice.value, out)
-            return
-        if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
-            for element in node.elements:
-                _expr_calls(element.value, out)
-            return
-        if isinstance(node, cst.Dict):
-            for element in node.elements:
-                if isinstance(element, cst.DictElement):
-                    _expr_calls(element.key, out)
-                _expr_calls(element.value, out)
-            return
-        if isinstance(node, cst.FormattedString):  # `print(f"val {validate():.3f}")` calls validate()
-            for part in node.parts:
-                if isinstance(part, cst.FormattedStringExpression):
-                    _expr_calls(part.expression, out)
-            return
-        if isinstance(node, cst.IfExp):
-            _expr_calls(node.test, out)
-            _expr_calls(node.body, out)
-            node = node.orelse
-            continue
-        return
-
-
-def calls_in(node: cst.CSTNode | None) -> list[CallSite]:
-    out: list[CallSite] = []
-    _expr_calls(node, out)
+                children.append(arg.value if type(arg) is ast.Starred else arg)
+            for kw in node.keywords:
+                children.append(kw.value)
+            stack.append(_Emit(CallSite(node, dotted(func), receiver, method)))
+            stack.extend(reversed(children))
+        elif kind is ast.Attribute or kind is ast.Starred or kind is ast.NamedExpr or kind is ast.Await:
+            stack.append(node.value)
+        elif kind is ast.UnaryOp:
+            stack.append(node.operand)
+        elif kind is ast.BinOp:
+            stack.append(node.right)
+            stack.append(node.left)
+        elif kind is ast.BoolOp:
+            stack.extend(reversed(node.values))
+        elif kind is ast.Compare:
+            stack.extend(reversed(node.comparators))
+            stack.append(node.left)
+        elif kind is ast.Subscript:
+            index = node.slice
+            elements = index.elts if type(index) is ast.Tuple else [index]
+            stack.extend(e for e in reversed(elements) if type(e) is not ast.Slice)
+            stack.append(node.value)
+        elif kind is ast.Tuple or kind is ast.List or kind is ast.Set:
+            stack.extend(reversed(node.elts))
+        elif kind is ast.Dict:
+            for key, value in zip(reversed(node.keys), reversed(node.values)):
+                stack.append(value)
+                if key is not None:
+                    stack.append(key)
+        elif kind is ast.JoinedStr:  # `print(f"val {validate():.3f}")` calls validate()
+            stack.extend(part.value for part in reversed(node.values) if type(part) is ast.FormattedValue)
+        elif kind is ast.IfExp:
+            stack.append(node.orelse)
+            stack.append(node.body)
+            stack.append(node.test)
     return out
 
 
@@ -180,31 +197,34 @@ def calls_in(node: cst.CSTNode | None) -> list[CallSite]:
 PASSTHROUGH_METHODS = frozenset({"prepare", "setup", "initialize"})
 
 
-def _target_pairs(target: cst.BaseExpression, value: cst.BaseExpression) -> list[tuple[str | None, cst.BaseExpression]]:
+def _target_pairs(target: ast.expr, value: ast.expr) -> list[tuple[str | None, ast.expr]]:
     """`a, b = x, y` pairs each name with its value; otherwise every target gets the whole value."""
-    if isinstance(target, (cst.Tuple, cst.List)):
-        if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
+    if isinstance(target, (ast.Tuple, ast.List)):
+        elements = [e.value if isinstance(e, ast.Starred) else e for e in target.elts]
+        if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(elements):
             pairs = []
-            for t, v in zip(target.elements, value.elements):
-                pairs.extend(_target_pairs(t.value, v.value))
+            for t, v in zip(elements, value.elts):
+                pairs.extend(_target_pairs(t, v.value if isinstance(v, ast.Starred) else v))
             return pairs
-        if (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
-                and value.func.attr.value in PASSTHROUGH_METHODS and len(value.args) == len(target.elements)):
+        if (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+                and value.func.attr in PASSTHROUGH_METHODS and not value.keywords
+                and len(value.args) == len(elements) and not any(isinstance(a, ast.Starred) for a in value.args)):
             # `model, optimizer = accelerator.prepare(model, optimizer)` hands back the same objects, wrapped.
-            return [(dotted(t.value), a.value) for t, a in zip(target.elements, value.args)]
-        return [(dotted(t.value), value) for t in target.elements]
+            return [(dotted(t), a) for t, a in zip(elements, value.args)]
+        return [(dotted(t), value) for t in elements]
     return [(dotted(target), value)]
 
 
 class _Builder:
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: ast.Module, lines: list[str]) -> None:
         self.module = module
+        self.lines = lines
         self.imports = ImportMap()
         self.functions: dict[str, FunctionInfo] = {}
         self.classes: dict[str, ClassInfo] = {}
         self.all_functions: list[FunctionInfo] = []
-        self.module_assignments: dict[str, list[cst.BaseExpression]] = {}
-        self.argparse_defaults: dict[str, cst.BaseExpression | None] = {}
+        self.module_assignments: dict[str, list[ast.expr]] = {}
+        self.argparse_defaults: dict[str, ast.expr | None] = {}
         self.argparse_types: dict[str, str] = {}
 
     def build(self) -> Structure:
@@ -213,111 +233,114 @@ class _Builder:
                          self.module_assignments, self.argparse_defaults, self.argparse_types)
 
     # -- statements -------------------------------------------------------------------------------
-    def block(self, statements, function: FunctionInfo | None, klass: ClassInfo | None) -> list[Item]:
+    def block(self, statements: list[ast.stmt], function: FunctionInfo | None, klass: ClassInfo | None) -> list[Item]:
         items: list[Item] = []
         for statement in statements:
             self.statement(statement, function, klass, items)
         return items
 
-    def suite(self, suite: cst.BaseSuite, function, klass) -> list[Item]:
-        if isinstance(suite, cst.IndentedBlock):
-            return self.block(suite.body, function, klass)
-        items: list[Item] = []
-        for small in suite.body:
-            self.small(small, None, function, klass, items)
-        return items
+    def starts_line(self, node: ast.stmt) -> bool:
+        """Is the statement the first thing on its line (not after `;`, not a one-line suite's body)?"""
+        line = self.lines[node.lineno - 1] if 0 < node.lineno <= len(self.lines) else ""
+        prefix = line[:node.col_offset] if line.isascii() else line.encode("utf-8")[:node.col_offset].decode(
+            "utf-8", "replace")
+        return not prefix.strip()
 
-    def statement(self, node: cst.BaseStatement, function, klass, items: list[Item]) -> None:
-        if isinstance(node, cst.SimpleStatementLine):
-            for small in node.body:
-                self.small(small, node, function, klass, items)
-        elif isinstance(node, cst.FunctionDef):
+    def ends_line(self, node: ast.stmt) -> bool:
+        """Does nothing but a comment follow the statement on its last line (no `; other()`)?"""
+        row = node.end_lineno or node.lineno
+        line = self.lines[row - 1] if 0 < row <= len(self.lines) else ""
+        column = node.end_col_offset or 0
+        rest = line[column:] if line.isascii() else line.encode("utf-8")[column:].decode("utf-8", "replace")
+        rest = rest.strip()
+        return not rest or rest.startswith("#")
+
+    def statement(self, node: ast.stmt, function, klass, items: list[Item]) -> None:
+        kind = type(node)
+        if kind in FUNCTION_TYPES:
             self.function_def(node, function, klass)
-        elif isinstance(node, cst.ClassDef):
+        elif kind is ast.ClassDef:
             self.class_def(node, function)
-        elif isinstance(node, cst.For):
+        elif kind in FOR_TYPES:
             header = calls_in(node.iter)
             targets = tuple(k for k, _ in _target_pairs(node.target, node.iter) if k)
             for key in targets:
                 self.assign(key, node.iter, function)
-            items.append(Loop(node, header, self.suite(node.body, function, klass),
-                              self.suite(node.orelse.body, function, klass) if node.orelse else [], targets))
-        elif isinstance(node, cst.While):
-            items.append(Loop(node, calls_in(node.test), self.suite(node.body, function, klass),
-                              self.suite(node.orelse.body, function, klass) if node.orelse else []))
-        elif isinstance(node, cst.If):
-            arms, tests = [], calls_in(node.test)
-            current: cst.If | cst.Else | None = node
-            arms.append(self.suite(node.body, function, klass))
-            current = node.orelse
-            while isinstance(current, cst.If):
-                tests.extend(calls_in(current.test))
-                arms.append(self.suite(current.body, function, klass))
-                current = current.orelse
-            arms.append(self.suite(current.body, function, klass) if current is not None else [])
-            items.append(Branch(node, tests, arms))
-        elif isinstance(node, cst.With):
+            items.append(Loop(node, header, self.block(node.body, function, klass),
+                              self.block(node.orelse, function, klass), targets))
+        elif kind is ast.While:
+            items.append(Loop(node, calls_in(node.test), self.block(node.body, function, klass),
+                              self.block(node.orelse, function, klass)))
+        elif kind is ast.If:
+            tests, bodies = if_arms(node)
+            calls = []
+            for test in tests:
+                calls.extend(calls_in(test))
+            items.append(Branch(node, calls, [self.block(body, function, klass) for body in bodies]))
+        elif kind in WITH_TYPES:
             item_calls: list[CallSite] = []
             bound = []
             for with_item in node.items:
-                item_calls.extend(calls_in(with_item.item))
-                if with_item.asname is not None:
-                    key = dotted(with_item.asname.name)
+                item_calls.extend(calls_in(with_item.context_expr))
+                if with_item.optional_vars is not None:
+                    key = dotted(with_item.optional_vars)
                     if key:
-                        bound.append((key, with_item.item))
-                        self.assign(key, with_item.item, function)
-            items.append(With(node, item_calls, self.grad_mode(node), self.suite(node.body, function, klass), bound))
-        elif isinstance(node, (cst.Try, cst.TryStar)):
-            arms = [self.suite(node.body, function, klass)]
-            arms.extend(self.suite(h.body, function, klass) for h in node.handlers)
+                        bound.append((key, with_item.context_expr))
+                        self.assign(key, with_item.context_expr, function)
+            items.append(With(node, item_calls, self.grad_mode(node), self.block(node.body, function, klass), bound))
+        elif kind in _TRY_TYPES:
+            arms = [self.block(node.body, function, klass)]
+            arms.extend(self.block(h.body, function, klass) for h in node.handlers)
             if node.orelse:
-                arms[0] = arms[0] + self.suite(node.orelse.body, function, klass)
-            always = self.suite(node.finalbody.body, function, klass) if node.finalbody else []
+                arms[0] = arms[0] + self.block(node.orelse, function, klass)
+            always = self.block(node.finalbody, function, klass) if node.finalbody else []
             items.append(Branch(node, [], arms, always))
-        elif isinstance(node, cst.Match):
-            arms = [self.suite(case.body, function, klass) for case in node.cases]
+        elif kind is getattr(ast, "Match", None):
+            arms = [self.block(case.body, function, klass) for case in node.cases]
             items.append(Branch(node, calls_in(node.subject), arms + [[]]))
+        else:
+            alone = self.starts_line(node) and self.ends_line(node)
+            self.small(node, node if alone else None, function, items)
 
-    def small(self, node: cst.BaseSmallStatement, line, function, klass, items: list[Item]) -> None:
-        if isinstance(node, cst.Expr):
+    def small(self, node: ast.stmt, line: ast.stmt | None, function, items: list[Item]) -> None:
+        kind = type(node)
+        if kind is ast.Expr:
             calls = calls_in(node.value)
             if calls:
                 items.append(Stmt(node, line, calls))
                 self.note_argparse(calls)
-        elif isinstance(node, cst.Assign):
-            pairs: list[tuple[str | None, cst.BaseExpression]] = []
+        elif kind is ast.Assign:
+            pairs: list[tuple[str | None, ast.expr]] = []
             for target in node.targets:
-                pairs.extend(_target_pairs(target.target, node.value))
+                pairs.extend(_target_pairs(target, node.value))
             for key, value in pairs:
                 if key:
                     self.assign(key, value, function)
             calls = calls_in(node.value)
             items.append(Stmt(node, line, calls, pairs))
             self.note_argparse(calls)
-        elif isinstance(node, cst.AnnAssign):
+        elif kind is ast.AnnAssign:
             key = dotted(node.target)
             if node.value is not None:
                 if key:
                     self.assign(key, node.value, function)
                 items.append(Stmt(node, line, calls_in(node.value), [(key, node.value)]))
-        elif isinstance(node, cst.AugAssign):
+        elif kind is ast.AugAssign:
             key = dotted(node.target)
-            items.append(Stmt(node, line, calls_in(node.value), aug=(key, node.operator, node.value)))
-        elif isinstance(node, cst.Return):
+            items.append(Stmt(node, line, calls_in(node.value), aug=(key, node.op, node.value)))
+        elif kind is ast.Return:
             if node.value is not None:
                 if function is not None:
                     function.returns.append(node.value)
                 calls = calls_in(node.value)
                 if calls:
                     items.append(Stmt(node, line, calls))
-        elif isinstance(node, cst.Import):
+        elif kind is ast.Import:
             self.imports.add_import(node)
-        elif isinstance(node, cst.ImportFrom):
+        elif kind is ast.ImportFrom:
             self.imports.add_import_from(node)
-        elif isinstance(node, (cst.Assert, cst.Raise, cst.Del)):
-            pass
 
-    def assign(self, key: str, value: cst.BaseExpression, function: FunctionInfo | None) -> None:
+    def assign(self, key: str, value: ast.expr, function: FunctionInfo | None) -> None:
         if key.startswith("self.") and function is not None:
             klass = self.classes.get(function.class_name or "")
             if klass is not None:
@@ -328,18 +351,21 @@ class _Builder:
             function.assignments.setdefault(key, []).append(value)
 
     # -- definitions ------------------------------------------------------------------------------
-    def function_def(self, node: cst.FunctionDef, parent: FunctionInfo | None, klass: ClassInfo | None) -> None:
-        params, defaults = [], {}
-        for param in [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]:
-            params.append(param.name.value)
-            if param.default is not None:
-                defaults[param.name.value] = param.default
-        decorators = [dotted(d.decorator.func) if isinstance(d.decorator, cst.Call) else dotted(d.decorator)
-                      for d in node.decorators]
-        info = FunctionInfo(node.name.value, node, params, defaults, [], klass.name if klass else
+    def function_def(self, node, parent: FunctionInfo | None, klass: ClassInfo | None) -> None:
+        arguments = node.args
+        positional = [*arguments.posonlyargs, *arguments.args]
+        params = [a.arg for a in positional] + [a.arg for a in arguments.kwonlyargs]
+        defaults: dict[str, ast.expr] = {}
+        for param, default in zip(positional[len(positional) - len(arguments.defaults):], arguments.defaults):
+            defaults[param.arg] = default
+        for param, default in zip(arguments.kwonlyargs, arguments.kw_defaults):
+            if default is not None:
+                defaults[param.arg] = default
+        decorators = [dotted(d.func) if isinstance(d, ast.Call) else dotted(d) for d in node.decorator_list]
+        info = FunctionInfo(node.name, node, params, defaults, [], klass.name if klass else
                             (parent.class_name if parent else None), parent, decorators)
         info.grad = self.decorator_grad(node)
-        info.body = self.suite(node.body, info, klass)
+        info.body = self.block(node.body, info, klass)
         self.all_functions.append(info)
         if parent is not None:
             parent.nested[info.name] = info
@@ -348,41 +374,39 @@ class _Builder:
         else:
             self.functions[info.name] = info
 
-    def class_def(self, node: cst.ClassDef, parent: FunctionInfo | None) -> None:
-        bases = [self.imports.qualify(b.value) or dotted(b.value) or "" for b in node.bases]
-        info = ClassInfo(node.name.value, node, bases)
+    def class_def(self, node: ast.ClassDef, parent: FunctionInfo | None) -> None:
+        bases = [self.imports.qualify(b) or dotted(b) or "" for b in node.bases]
+        info = ClassInfo(node.name, node, bases)
         self.classes[info.name] = info
-        if isinstance(node.body, cst.IndentedBlock):
-            for statement in node.body.body:
-                if isinstance(statement, cst.FunctionDef):
-                    self.function_def(statement, None, info)
-                elif isinstance(statement, cst.SimpleStatementLine):
-                    for small in statement.body:
-                        if isinstance(small, (cst.Import, cst.ImportFrom)):
-                            self.small(small, statement, None, info, [])
+        for statement in node.body:
+            if isinstance(statement, FUNCTION_TYPES):
+                self.function_def(statement, None, info)
+            elif isinstance(statement, ast.Import):
+                self.imports.add_import(statement)
+            elif isinstance(statement, ast.ImportFrom):
+                self.imports.add_import_from(statement)
 
     # -- facts noticed on the way -----------------------------------------------------------------
-    def grad_mode(self, node: cst.With) -> bool | None:
+    def grad_mode(self, node) -> bool | None:
         from .knowledge import NO_GRAD, SET_GRAD_ENABLED
         for with_item in node.items:
-            expr = with_item.item
-            func = expr.func if isinstance(expr, cst.Call) else expr
+            expr = with_item.context_expr
+            func = expr.func if isinstance(expr, ast.Call) else expr
             qualname = self.imports.qualify(func)
             if qualname in NO_GRAD:
                 return False
             if qualname == "torch.enable_grad":
                 return True
-            if qualname in SET_GRAD_ENABLED and isinstance(expr, cst.Call) and expr.args:
-                value = expr.args[0].value
-                if isinstance(value, cst.Name) and value.value in ("True", "False"):
-                    return value.value == "True"
+            if qualname in SET_GRAD_ENABLED and isinstance(expr, ast.Call) and expr.args:
+                value = bool_value(expr.args[0])
+                if value is not None:
+                    return value
         return None
 
-    def decorator_grad(self, node: cst.FunctionDef) -> bool | None:
+    def decorator_grad(self, node) -> bool | None:
         from .knowledge import NO_GRAD
-        for decorator in node.decorators:
-            expr = decorator.decorator
-            func = expr.func if isinstance(expr, cst.Call) else expr
+        for decorator in node.decorator_list:
+            func = decorator.func if isinstance(decorator, ast.Call) else decorator
             if self.imports.qualify(func) in NO_GRAD:
                 return False
         return None
@@ -390,22 +414,20 @@ class _Builder:
     def note_argparse(self, calls: list[CallSite]) -> None:
         """Remember `parser.add_argument('--lr', default=...)` so `args.lr` can be resolved."""
         for site in calls:
-            if site.method != "add_argument" or not site.call.args:
+            call = site.call
+            if site.method != "add_argument" or not (call.args or call.keywords):
                 continue
             dest, default, type_name = None, None, None
-            flags = []
-            for arg in site.call.args:
-                if arg.keyword is None and isinstance(arg.value, cst.SimpleString):
-                    flags.append(arg.value.evaluated_value)
-                elif arg.keyword is not None:
-                    if arg.keyword.value == "dest" and isinstance(arg.value, cst.SimpleString):
-                        dest = arg.value.evaluated_value
-                    elif arg.keyword.value == "default":
-                        default = arg.value
-                    elif arg.keyword.value == "type":
-                        type_name = dotted(arg.value)
+            flags = [string(a) for a in call.args if string(a) is not None]
+            for kw in call.keywords:
+                if kw.arg == "dest" and string(kw.value) is not None:
+                    dest = string(kw.value)
+                elif kw.arg == "default":
+                    default = kw.value
+                elif kw.arg == "type":
+                    type_name = dotted(kw.value)
             if dest is None:
-                long_flags = [f for f in flags if isinstance(f, str) and f.startswith("--")]
+                long_flags = [f for f in flags if f.startswith("--")]
                 chosen = long_flags[0] if long_flags else (flags[0] if flags else None)
                 if not isinstance(chosen, str):
                     continue
@@ -450,5 +472,5 @@ def item_calls(item: Item) -> list[CallSite]:
     return []
 
 
-def build_structure(module: cst.Module) -> Structure:
-    return _Builder(module).build()
+def build_structure(module: ast.Module, lines: list[str]) -> Structure:
+    return _Builder(module, lines).build()

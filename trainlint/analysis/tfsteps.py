@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import libcst as cst
+import ast
 
 from . import knowledge as K
 from .events import APPLY_GRADIENTS, CLIP, Event
-from .names import dotted
+from .names import argument, dotted, is_none, number, string
 from .structure import Branch, FunctionInfo, Item, Loop, Stmt, Structure, With, item_calls, walk_items
 
 _CONTAINERS = frozenset({"list", "tuple"})
@@ -31,7 +31,7 @@ class AppliedGradients:
 
     event: Event
     key: str | None  # `grads` for `apply_gradients(zip(grads, variables))`; `pairs` for `apply_gradients(pairs)`
-    node: cst.BaseExpression | None  # the expression spelling `key` inside the call
+    node: ast.expr | None  # the expression spelling `key` inside the call
     self_clipping: bool  # the optimizer clips every update itself (clipnorm=, global_clipnorm=, clipvalue=)
 
 
@@ -43,7 +43,7 @@ class GradientClip:
     source: str  # the list it clips
     result: str | None  # the name the clipped list is bound to; None when unknown or thrown away
     discarded: bool  # the clipped list is thrown away (`tf.clip_by_global_norm(grads, 1.0)` as a statement)
-    expression: cst.BaseExpression  # what yields the clipped list: the call, or the comprehension around it
+    expression: ast.expr  # what yields the clipped list: the call, or the comprehension around it
 
 
 class TfSteps:
@@ -80,12 +80,9 @@ class TfSteps:
     # -- optimizer.apply_gradients(...) --------------------------------------------------------------
     def _applied(self, event: Event) -> AppliedGradients | None:
         call = event.site.call
-        arg = next((a.value for a in call.args if a.keyword is None and not a.star), None)
-        if arg is None:
-            arg = next((a.value for a in call.args if a.keyword is not None
-                        and a.keyword.value == "grads_and_vars"), None)
+        arg = argument(call, 0, ("grads_and_vars",))
         if event.detail.get("keras_apply"):  # optimizer.apply(grads, variables)
-            arg = _argument(call, 0, ("grads",))
+            arg = argument(call, 0, ("grads",))
         node = _gradient_list(arg)
         key = dotted(node) if node is not None else None
         return AppliedGradients(event, key, node, self._clips_itself(event))
@@ -98,7 +95,7 @@ class TfSteps:
             return _clipping_call(role.call)
         return bool(self.self_clipping_optimizers)
 
-    def _self_clipping_builds(self) -> list[cst.Call]:
+    def _self_clipping_builds(self) -> list[ast.Call]:
         found = []
         for item, _ in walk_items(self.structure):
             for site in item_calls(item):
@@ -110,14 +107,14 @@ class TfSteps:
     # -- tf.clip_by_* on a gradient list ------------------------------------------------------------
     def _clip(self, event: Event) -> GradientClip | None:
         call, stmt = event.site.call, event.stmt
-        if stmt is None or isinstance(stmt.node, cst.Return):
+        if stmt is None or isinstance(stmt.node, ast.Return):
             return None  # `return [tf.clip_by_norm(g, 1.0) for g in grads]`: the caller decides what is applied
         comprehension = event.detail.get("comprehension")
         if comprehension is not None:
             source = _comprehension_source(comprehension, call)
             expression = comprehension
         else:
-            first = _argument(call, 0, ("t_list", "t"))
+            first = argument(call, 0, ("t_list", "t"))
             source = dotted(first) if first is not None else None
             expression = call
         if source is None or _measures_only(call, event.detail.get("qualname")):
@@ -125,19 +122,19 @@ class TfSteps:
         global_norm = (event.detail.get("qualname") or "").endswith("clip_by_global_norm")
         node = stmt.node
         result, discarded = None, False
-        if isinstance(node, cst.Expr) and node.value is expression:
+        if isinstance(node, ast.Expr) and node.value is expression:
             discarded = True
-        elif isinstance(node, cst.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0].target, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
             if value is expression and not global_norm:
                 result = dotted(target)  # grads = [tf.clip_by_norm(g, 5.0) for g in grads]
-            elif value is expression and isinstance(target, (cst.Tuple, cst.List)) and target.elements:
-                result = dotted(target.elements[0].value)  # grads, norm = tf.clip_by_global_norm(grads, 5.0)
+            elif value is expression and isinstance(target, (ast.Tuple, ast.List)) and target.elts:
+                result = dotted(target.elts[0])  # grads, norm = tf.clip_by_global_norm(grads, 5.0)
                 if result == "_":
                     return None  # `_, norm = tf.clip_by_global_norm(...)`: only the norm is wanted
             elif _first_of(value) is expression and global_norm:
                 result = dotted(target)  # grads = tf.clip_by_global_norm(grads, 5.0)[0]
-            elif isinstance(value, cst.Subscript) and value.value is expression:
+            elif isinstance(value, ast.Subscript) and value.value is expression:
                 return None  # `norm = tf.clip_by_global_norm(grads, 5.0)[1]`: a measurement
         return GradientClip(event, source, result, discarded, expression)
 
@@ -157,79 +154,64 @@ def _collect(items: list[Item], out: list[Stmt]) -> None:
             _collect(item.body, out)
 
 
-def _argument(call: cst.Call, position: int, keywords: tuple[str, ...]) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value in keywords:
-            return arg.value
-    positional = [a for a in call.args if a.keyword is None]
-    if any(a.star for a in positional[:position + 1]) or len(positional) <= position:
-        return None
-    return positional[position].value
-
-
-def _gradient_list(expr: cst.BaseExpression | None) -> cst.BaseExpression | None:
+def _gradient_list(expr: ast.expr | None) -> ast.expr | None:
     """The expression naming the gradient list in an apply_gradients argument: `grads` in `zip(grads, vs)`,
     `list(zip(grads, vs))`, `[(g, v) for g, v in zip(grads, vs) if g is not None]`, or a name of pairs."""
     while expr is not None:
         if dotted(expr) is not None:
             return expr
-        if isinstance(expr, cst.Call) and dotted(expr.func) in _CONTAINERS | _PAIRS:
-            expr = _argument(expr, 0, ())
-        elif isinstance(expr, (cst.ListComp, cst.GeneratorExp)) and expr.for_in.inner_for_in is None:
-            expr = expr.for_in.iter
+        if isinstance(expr, ast.Call) and dotted(expr.func) in _CONTAINERS | _PAIRS:
+            expr = argument(expr, 0)
+        elif isinstance(expr, (ast.ListComp, ast.GeneratorExp)) and len(expr.generators) == 1:
+            expr = expr.generators[0].iter
         else:
             return None
     return None
 
 
-def _comprehension_source(comprehension, call: cst.Call) -> str | None:
+def _comprehension_source(comprehension, call: ast.Call) -> str | None:
     """`grads` for `[tf.clip_by_norm(g, 5.0) for g in grads]` / `[(tf.clip_by_value(g, -1, 1), v) for g, v in
     pairs]`, when the clip's argument is an element the comprehension takes from that list."""
-    for_in = comprehension.for_in
-    if for_in.inner_for_in is not None:
+    if len(comprehension.generators) != 1:
         return None
+    for_in = comprehension.generators[0]
     bound = set()
     pending = [for_in.target]
     while pending:
         target = pending.pop()
-        if isinstance(target, (cst.Tuple, cst.List)):
-            pending.extend(e.value for e in target.elements)
-        elif isinstance(target, cst.Name):
-            bound.add(target.value)
-    first = _argument(call, 0, ("t", "t_list"))
-    if not isinstance(first, cst.Name) or first.value not in bound:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            pending.extend(target.elts)
+        elif isinstance(target, ast.Name):
+            bound.add(target.id)
+    first = argument(call, 0, ("t", "t_list"))
+    if not isinstance(first, ast.Name) or first.id not in bound:
         return None
     source = _gradient_list(for_in.iter)
     return dotted(source) if source is not None else None
 
 
-def _first_of(value: cst.BaseExpression) -> cst.BaseExpression | None:
+def _first_of(value: ast.expr) -> ast.expr | None:
     """`x` for `x[0]`."""
-    if isinstance(value, cst.Subscript) and len(value.slice) == 1 and isinstance(value.slice[0].slice, cst.Index):
-        index = value.slice[0].slice.value
-        if isinstance(index, cst.Integer) and index.value == "0":
-            return value.value
+    if isinstance(value, ast.Subscript) and isinstance(value.slice, ast.Constant) and value.slice.value == 0 \
+            and not isinstance(value.slice.value, bool):
+        return value.value
     return None
 
 
-def _clipping_call(call: cst.Call) -> bool:
-    return any(arg.keyword is not None and arg.keyword.value in K.KERAS_OPTIMIZER_CLIPPING
-               and dotted(arg.value) != "None" for arg in call.args)
+def _clipping_call(call: ast.Call) -> bool:
+    return any(kw.arg in K.KERAS_OPTIMIZER_CLIPPING and not is_none(kw.value) for kw in call.keywords)
 
 
-def _measures_only(call: cst.Call, qualname: str | None) -> bool:
+def _measures_only(call: ast.Call, qualname: str | None) -> bool:
     """A clip whose limit is infinite (`tf.clip_by_global_norm(grads, np.inf)`) only measures the norm."""
     if not qualname or qualname.endswith("clip_by_value"):
         return False
-    limit = _argument(call, 1, ("clip_norm",))
+    limit = argument(call, 1, ("clip_norm",))
     if limit is None:
         return False
-    if isinstance(limit, cst.Float):
-        try:
-            return math.isinf(float(limit.value))
-        except ValueError:
-            return False
-    if isinstance(limit, cst.Call) and dotted(limit.func) == "float" and limit.args:
-        value = limit.args[0].value
-        return isinstance(value, cst.SimpleString) and str(value.evaluated_value).strip().lower() in ("inf", "+inf")
+    value = number(limit)
+    if value is not None:
+        return math.isinf(value)
+    if isinstance(limit, ast.Call) and dotted(limit.func) == "float" and limit.args:
+        return (string(limit.args[0]) or "").strip().lower() in ("inf", "+inf")
     return (dotted(limit) or "").rsplit(".", 1)[-1] == "inf"

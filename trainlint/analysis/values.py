@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import operator
 
-import libcst as cst
+import ast
 
-from .names import dotted
+from .names import dotted, string
 from .structure import FunctionInfo, Structure
 
 _BINARY = {
-    cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul,
-    cst.Divide: operator.truediv, cst.FloorDivide: operator.floordiv, cst.Power: operator.pow,
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow,
 }
 _MAX_DEPTH = 8
 
@@ -24,20 +24,33 @@ class Values:
     def __init__(self, structure: Structure) -> None:
         self.structure = structure
 
-    def number(self, expr: cst.BaseExpression | None, function: FunctionInfo | None = None,
+    def number(self, expr: ast.expr | None, function: FunctionInfo | None = None,
                _depth: int = 0) -> float | None:
         if expr is None or _depth > _MAX_DEPTH:
             return None
         depth = _depth + 1
-        if isinstance(expr, (cst.Integer, cst.Float)):
-            return float(expr.evaluated_value)
-        if isinstance(expr, cst.UnaryOperation):
-            value = self.number(expr.expression, function, depth)
+        if isinstance(expr, ast.Constant):
+            value = expr.value
+            if isinstance(value, bool):
+                return None
+            if isinstance(value, (int, float)):
+                try:
+                    return float(value)
+                except OverflowError:
+                    return None
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    return None
+            return None
+        if isinstance(expr, ast.UnaryOp):
+            value = self.number(expr.operand, function, depth)
             if value is None:
                 return None
-            return -value if isinstance(expr.operator, cst.Minus) else value if isinstance(expr.operator, cst.Plus) else None
-        if isinstance(expr, cst.BinaryOperation):
-            op = _BINARY.get(type(expr.operator))
+            return -value if isinstance(expr.op, ast.USub) else value if isinstance(expr.op, ast.UAdd) else None
+        if isinstance(expr, ast.BinOp):
+            op = _BINARY.get(type(expr.op))
             left, right = self.number(expr.left, function, depth), self.number(expr.right, function, depth)
             if op is None or left is None or right is None:
                 return None
@@ -45,14 +58,10 @@ class Values:
                 return float(op(left, right))
             except (ArithmeticError, ValueError, OverflowError):
                 return None
-        if isinstance(expr, cst.Call) and dotted(expr.func) in ("float", "int") and len(expr.args) == 1:
-            return self.number(expr.args[0].value, function, depth)
-        if isinstance(expr, cst.SimpleString):
-            try:
-                return float(expr.evaluated_value)
-            except (TypeError, ValueError):
-                return None
-        if isinstance(expr, cst.Subscript):
+        if isinstance(expr, ast.Call) and dotted(expr.func) in ("float", "int") and len(expr.args) == 1 \
+                and not expr.keywords:
+            return self.number(expr.args[0], function, depth)
+        if isinstance(expr, ast.Subscript):
             return self.subscript(expr, function, depth)
         key = dotted(expr)
         if key is None:
@@ -67,7 +76,7 @@ class Values:
     def assigned_in(self, key: str, function: FunctionInfo | None) -> bool:
         return function is not None and key in function.assignments
 
-    def single_assignment(self, key: str, function: FunctionInfo | None) -> cst.BaseExpression | None:
+    def single_assignment(self, key: str, function: FunctionInfo | None) -> ast.expr | None:
         """The value of a name assigned exactly once in its scope (the function, else the module)."""
         scope = function
         while scope is not None:
@@ -85,31 +94,33 @@ class Values:
         default = self.argparse_default_expr(key, function)
         return None if default is None else self.number(default, None, depth)
 
-    def argparse_default_expr(self, key: str, function: FunctionInfo | None) -> cst.BaseExpression | None:
+    def argparse_default_expr(self, key: str, function: FunctionInfo | None) -> ast.expr | None:
         """The `default=` expression of the argparse option `key` (`args.lr`) stands for, if it does."""
         owner, _, attr = key.rpartition(".")
         if attr not in self.structure.argparse_defaults:
             return None
         source = self.single_assignment(owner, function)
-        from_parser = (isinstance(source, cst.Call) and isinstance(source.func, cst.Attribute)
-                       and source.func.attr.value in ("parse_args", "parse_known_args"))
+        from_parser = (isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute)
+                       and source.func.attr in ("parse_args", "parse_known_args"))
         is_param = function is not None and owner in function.params
         if not (from_parser or (source is None and (is_param or owner in ("args", "opt", "opts", "config", "cfg")))):
             return None
         return self.structure.argparse_defaults[attr]
 
-    def literal(self, expr: cst.BaseExpression | None, function: FunctionInfo | None = None,
-                _depth: int = 0) -> cst.Integer | cst.Float | cst.SimpleString | None:
+    def literal(self, expr: ast.expr | None, function: FunctionInfo | None = None,
+                _depth: int = 0) -> ast.Constant | None:
         """The one literal a value is written as, when it reaches `expr` unchanged (through names,
         `float(...)`, argparse defaults, dict literals): the place to edit to change the value. No arithmetic."""
         if expr is None or _depth > _MAX_DEPTH:
             return None
         depth = _depth + 1
-        if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString)):
+        if isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float, str)) \
+                and not isinstance(expr.value, bool):
             return expr
-        if isinstance(expr, cst.Call) and dotted(expr.func) in ("float", "int") and len(expr.args) == 1:
-            return self.literal(expr.args[0].value, function, depth)
-        if isinstance(expr, cst.Subscript):
+        if isinstance(expr, ast.Call) and dotted(expr.func) in ("float", "int") and len(expr.args) == 1 \
+                and not expr.keywords:
+            return self.literal(expr.args[0], function, depth)
+        if isinstance(expr, ast.Subscript):
             element = self._dict_element(expr, function)
             return self.literal(element, function, depth) if element is not None else None
         key = dotted(expr)
@@ -122,22 +133,19 @@ class Values:
             return self.literal(self.argparse_default_expr(key, function), None, depth)
         return None
 
-    def _dict_element(self, expr: cst.Subscript, function: FunctionInfo | None) -> cst.BaseExpression | None:
+    def _dict_element(self, expr: ast.Subscript, function: FunctionInfo | None) -> ast.expr | None:
         """`config["lr"]` -> the value written for "lr" in the dict literal `config` is assigned once."""
-        if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
-            return None
-        index = expr.slice[0].slice.value
-        if not isinstance(index, cst.SimpleString):
+        index = string(expr.slice)
+        if index is None:
             return None
         key = dotted(expr.value)
         source = self.single_assignment(key, function) if key else None
-        if isinstance(source, cst.Dict):
-            for element in source.elements:
-                if (isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString)
-                        and element.key.evaluated_value == index.evaluated_value):
-                    return element.value
+        if isinstance(source, ast.Dict):
+            for element_key, value in zip(source.keys, source.values):
+                if string(element_key) == index:
+                    return value
         return None
 
-    def subscript(self, expr: cst.Subscript, function: FunctionInfo | None, depth: int) -> float | None:
+    def subscript(self, expr: ast.Subscript, function: FunctionInfo | None, depth: int) -> float | None:
         element = self._dict_element(expr, function)
         return self.number(element, function, depth) if element is not None else None

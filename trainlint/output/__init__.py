@@ -94,3 +94,5 @@ def _report_fix_errors(report: Report, results: list[FileResult]) -> None:
     for result in results:
         if result.fix_error:
             print(f"{result.filename}: fixes not applied: {result.fix_error}", file=report.err)
+        for why in result.refused_fixes:
+            print(f"{result.filename}: fix not applied: {why}", file=report.err)

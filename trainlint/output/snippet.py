@@ -29,7 +29,7 @@ TAB_SIZE = 4
 GUTTER_STYLE = "bold blue"
 MARK_STYLE = "bold red"
 
-# Only the line breaks Python (and libcst's row numbers) know; str.splitlines also splits on \f, \x1c...
+# Only the line breaks Python (and its row numbers) know; str.splitlines also splits on \f, \x1c...
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 

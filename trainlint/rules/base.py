@@ -6,7 +6,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
 
-import libcst as cst
+import ast
 
 from ..analysis import ScriptModel
 from ..fixes import Fix
@@ -18,7 +18,7 @@ FIX_NONE = "none"
 
 @dataclass(eq=False)
 class Violation:
-    node: cst.CSTNode  # where to report
+    node: ast.AST  # where to report
     message: str
     fix: Fix | None = None
 

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from ..analysis import Event, LoopFrame, ScriptModel
 from ..analysis import knowledge as K
 from ..analysis.events import BACKWARD, CLIP, GRAD_WRITE, OPT_STEP, SCHED_STEP, UNSCALE, ZERO_GRAD
-from ..analysis.names import dotted, last
+from ..analysis.names import argument, dotted, last
 from ..analysis.order import between, exclusive, reached_from, runs_with, same_instance, within_instance
 from ..analysis.roles import MODEL
 from ..fixes import Fix, move_after
@@ -128,7 +128,7 @@ def _fix_step(model: ScriptModel, events: list[Event], step: Event, backward: Ev
     if (step.stmt is None or backward.stmt is None or not same_instance(step, backward)
             or not lone_statement(step.stmt.line) or backward.stmt.line is None):
         return None
-    block = enclosing_block(model.module, step.stmt.line)
+    block = enclosing_block(model, step.stmt.line)
     if block is None or backward.stmt.line not in block:
         return None
     moved = [step.stmt.line]
@@ -177,7 +177,7 @@ def _fix_zero_grad(model: ScriptModel, zero: Event, step: Event) -> Fix | None:
     """Move the zero_grad to right after the step (and its `scaler.update()`)."""
     if not same_instance(zero, step) or zero.stmt is None or step.stmt is None or not lone_statement(zero.stmt.line):
         return None
-    block = enclosing_block(model.module, zero.stmt.line)
+    block = enclosing_block(model, zero.stmt.line)
     if block is None or step.stmt.line not in block:
         return None
     position = block.index(step.stmt.line)
@@ -245,10 +245,8 @@ def _of_scheduler(sched: Event, steps: list[Event]) -> list[Event]:
     call = sched.role.call if sched.role is not None else None
     arg = None
     if call is not None:
-        positional = [a for a in call.args if a.keyword is None and not a.star]
-        keyword = [a for a in call.args if a.keyword is not None and a.keyword.value == "optimizer"]
-        arg = (positional or keyword or [None])[0]
-    name = dotted(arg.value) if arg is not None else None
+        arg = argument(call, 0, ("optimizer",))
+    name = dotted(arg) if arg is not None else None
     if name is not None:
         matching = [s for s in steps if s.spelled is not None and last(s.spelled) == last(name)]
         if matching:
@@ -265,7 +263,7 @@ def _fix_scheduler(model: ScriptModel, sched: Event, step: Event) -> Fix | None:
     target = reached_from(step, sched)
     if target is None:
         return None
-    block = enclosing_block(model.module, sched.stmt.line)
+    block = enclosing_block(model, sched.stmt.line)
     if block is None:
         return None
     start = block.index(sched.stmt.line) + 1
@@ -291,7 +289,6 @@ def _clears(model: ScriptModel, zero: Event, step: Event) -> bool:
     return False
 
 
-def _is_call(statement: cst.BaseStatement, func: str) -> bool:
-    return (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
-            and isinstance(statement.body[0], cst.Expr) and isinstance(statement.body[0].value, cst.Call)
-            and dotted(statement.body[0].value.func) == func)
+def _is_call(statement: ast.stmt, func: str) -> bool:
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)
+            and dotted(statement.value.func) == func)

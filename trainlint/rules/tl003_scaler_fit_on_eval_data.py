@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from ..analysis import Event, ScriptModel
 from ..analysis import knowledge as K
@@ -145,7 +145,7 @@ def _overwritten(splits: DataSplits, event: Event, fits: list[Event], split_of: 
     scaler (`norm.adapt(X_test); norm.adapt(X_train)`)."""
     stmt, key = event.stmt, event.spelled
     if event.detail["method"] not in ("fit", "adapt") or stmt is None or key is None \
-            or not isinstance(stmt.node, cst.Expr) or stmt.node.value is not event.site.call:
+            or not isinstance(stmt.node, ast.Expr) or stmt.node.value is not event.site.call:
         return False
     later = next((e for e in fits if e.index > event.index and e.subject == event.subject and e.stmt is not None
                   and e.detail["method"] in ("fit", "adapt", "fit_transform") and split_of[id(e)] == TRAIN
@@ -158,7 +158,7 @@ def _overwritten(splits: DataSplits, event: Event, fits: list[Event], split_of: 
         return False
     for other in statements[statements.index(stmt) + 1:statements.index(later.stmt)]:
         value = getattr(other.node, "value", None)
-        names = Reads(value).closure if isinstance(value, cst.BaseExpression) else set()
+        names = Reads(value).closure if isinstance(value, ast.expr) else set()
         if key in names or any(k == key or k.startswith(key + ".") for k, _ in other.targets if k):
             return False
     return True
@@ -184,7 +184,7 @@ def _prior_train_fit(event: Event, fits: list[Event], split_of: dict) -> Event |
 
 
 # -- messages ---------------------------------------------------------------------------------------
-def _code(model: ScriptModel, node: cst.CSTNode) -> str:
+def _code(model: ScriptModel, node: ast.AST) -> str:
     return source_text(model, node, 40)
 
 
@@ -194,7 +194,7 @@ def _receiver(model: ScriptModel, event: Event) -> str:
 
 def _call_text(model: ScriptModel, event: Event) -> str:
     call = event.site.call
-    rest = ", ..." if len(call.args) > 1 else ""
+    rest = ", ..." if len(call.args) + len(call.keywords) > 1 else ""
     return f"{_receiver(model, event)}.{event.detail['method']}({_code(model, event.detail['data'])}{rest})"
 
 
@@ -277,9 +277,10 @@ def _refit_after_split(model: ScriptModel, splits: DataSplits, event: Event, spl
     """`X = s.fit_transform(X); a, b = train_test_split(X)` -> split first, `a = s.fit_transform(a)`,
     `b = s.transform(b)`."""
     stmt, call, scaler = event.stmt, event.site.call, event.spelled
-    if direct is None or scaler is None or event.detail["method"] != "fit_transform" or len(call.args) != 1 \
-            or split.stmt.line is None or dotted(event.detail["data"]) is None \
-            or not isinstance(stmt.node, cst.Assign) or stmt.node.value is not call:
+    if direct is None or scaler is None or event.detail["method"] != "fit_transform" \
+            or len(call.args) + len(call.keywords) != 1 or split.stmt.line is None \
+            or dotted(event.detail["data"]) is None or not isinstance(stmt.node, ast.Assign) \
+            or stmt.node.value is not call:
         return None
     parts = split.parts([dotted(a) for a in split.arrays].index(direct))
     if parts is None or None in parts:
@@ -294,7 +295,7 @@ def _refit_after_split(model: ScriptModel, splits: DataSplits, event: Event, spl
             return None
         edits = [Remove(stmt.line)]
     else:
-        edits = [Replace(call, event.detail["data"])]
+        edits = [Replace(call, model.code(event.detail["data"]))]
     edits += [InsertAfter(split.stmt.line, statement(f"{train} = {scaler}.fit_transform({train})")),
               InsertAfter(split.stmt.line, statement(f"{held_out} = {scaler}.transform({held_out})"))]
     return Fix(f"Fit `{scaler}` on `{train}` after the split and transform `{held_out}` with it", edits, UNSAFE)
@@ -310,35 +311,35 @@ def _keep_training_fit(model: ScriptModel, event: Event, prior: Event) -> Fix | 
     name = _receiver(model, event)
     if event.detail["method"] == "fit_transform":
         return Fix(f"Use `{name}.transform(...)`: keep the statistics fit on the training data",
-                   [Replace(call.func.attr, cst.Name("transform"))], applicability)
+                   [Replace(call.func, f"{model.code(call.func.value)}.transform")], applicability)
     stmt = event.stmt
-    if stmt is not None and isinstance(stmt.node, cst.Expr) and stmt.node.value is call:
+    if stmt is not None and isinstance(stmt.node, ast.Expr) and stmt.node.value is call:
         if not _removable(model, stmt):
             return None
         return Fix(f"Remove the re-fit of `{name}` on held-out data", [Remove(stmt.line)], applicability)
     if dotted(call.func.value) is None or event.detail["method"] == "adapt":  # adapt() returns None
         return None
-    return Fix(f"Keep `{name}` fit on the training data", [Replace(call, call.func.value)], applicability)
+    return Fix(f"Keep `{name}` fit on the training data", [Replace(call, model.code(call.func.value))], applicability)
 
 
 def _removable(model: ScriptModel, stmt) -> bool:
     """Can the statement's line go without leaving its block empty?"""
     if not lone_statement(stmt.line):
         return False
-    block = enclosing_block(model.module, stmt.line)
+    block = enclosing_block(model, stmt.line)
     return block is not None and len(block) > 1
 
 
 def _fit_on_counterpart(model: ScriptModel, splits: DataSplits, event: Event) -> Fix | None:
     """`fit(X_val)` -> `fit(X_train)` when the training split that mirrors the held-out one is unambiguous."""
     call, function = event.site.call, event.context.function
-    swaps: list[tuple[cst.BaseExpression, str, str]] = []
+    swaps: list[tuple[ast.expr, str, str]] = []
     safe = True
     for arg in call.args:
-        if arg.keyword is not None or arg.star or splits.of(arg.value, function, event.context.loops) != EVAL:
+        if isinstance(arg, ast.Starred) or splits.of(arg, function, event.context.loops) != EVAL:
             continue
-        key = base_key(arg.value)
-        node = _node_of(arg.value, key)
+        key = base_key(arg)
+        node = _node_of(arg, key)
         counterparts = splits.counterparts(key, function) if key else []
         if node is None or len(counterparts) != 1:
             return None
@@ -352,41 +353,36 @@ def _fit_on_counterpart(model: ScriptModel, splits: DataSplits, event: Event) ->
     applicability = SAFE if safe else UNSAFE
     names = ", ".join(f"`{c}`" for _, _, c in swaps)
     if event.detail["method"] == "fit_transform":
-        if any(arg.keyword is not None or arg.star for arg in call.args):
+        if call.keywords or any(isinstance(arg, ast.Starred) for arg in call.args):
             return None
         # `s.fit_transform(X_val, y_val)` -> `s.fit(X_train, y_train).transform(X_val)`
-        fit_args = [arg.with_changes(value=_swapped(arg.value, swaps)) for arg in call.args]
-        fitted = cst.Call(cst.Attribute(call.func.value, cst.Name("fit")), fit_args)
-        replacement = call.with_changes(func=cst.Attribute(fitted, cst.Name("transform")),
-                                        args=[call.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+        fit_args = ", ".join(_swapped(model, arg, swaps) for arg in call.args)
+        replacement = f"{model.code(call.func.value)}.fit({fit_args}).transform({model.code(call.args[0])})"
         return Fix(f"Fit on {names} and only transform the held-out data", [Replace(call, replacement)],
                    applicability)
-    return Fix(f"Fit on {names} instead", [Replace(node, cst.parse_expression(c)) for node, _, c in swaps],
-               applicability)
+    return Fix(f"Fit on {names} instead", [Replace(node, c) for node, _, c in swaps], applicability)
 
 
-class _Swap(cst.CSTTransformer):
-    def __init__(self, swaps) -> None:
-        super().__init__()
-        self.table = {id(node): cst.parse_expression(counterpart) for node, _, counterpart in swaps}
-
-    def on_leave(self, original_node, updated_node):
-        return self.table.get(id(original_node), updated_node)
-
-
-def _swapped(value: cst.BaseExpression, swaps) -> cst.BaseExpression:
-    """`value` with each held-out name replaced by its training counterpart."""
-    return value.visit(_Swap(swaps))
+def _swapped(model: ScriptModel, value: ast.expr, swaps) -> str:
+    """The code of `value` with each held-out name replaced by its training counterpart."""
+    source = model.source
+    start = source.start(value)
+    text = model.code(value)
+    for node, _, counterpart in sorted(swaps, key=lambda swap: source.start(swap[0]), reverse=True):
+        if model.contains(value, node):
+            lo, hi = source.start(node) - start, source.end(node) - start
+            text = text[:lo] + counterpart + text[hi:]
+    return text
 
 
-def _node_of(expr: cst.BaseExpression, key: str | None) -> cst.BaseExpression | None:
+def _node_of(expr: ast.expr, key: str | None) -> ast.expr | None:
     """The Name/Attribute node spelling `key` at the root of `expr` (`val_df` in `val_df[cols].values`)."""
     while expr is not None and key is not None:
         if dotted(expr) == key:
             return expr
-        if isinstance(expr, (cst.Subscript, cst.Attribute)):
+        if isinstance(expr, (ast.Subscript, ast.Attribute)):
             expr = expr.value
-        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
+        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
             expr = expr.func.value
         else:
             return None

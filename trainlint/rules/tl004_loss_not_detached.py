@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from ..analysis import ScriptModel
 from ..analysis.autograd import TensorRef, Uses
 from ..analysis.events import ACCUMULATE, BACKWARD, Context, Event, LoopFrame
-from ..analysis.names import dotted
+from ..analysis.names import dotted, positional
 from ..analysis.structure import Stmt, With
 from ..fixes import Fix, Replace
 from .base import FIX_SAFE, Rule, Violation
@@ -101,7 +101,7 @@ class LossNotDetached(Rule):
                 if match is None:
                     continue
             frame, backward, hits = match
-            target = model.module.code_for_node(acc.detail["target"])
+            target = model.code(acc.detail["target"])
             verb = "stores" if acc.site is not None else "accumulates"
             if _from_parameters(acc, hits):  # `meter.update(loss)` whose `self.sum += val * n` keeps the graph
                 yield _through_helper(model, acc, backward, hits, target)
@@ -117,7 +117,7 @@ class LossNotDetached(Rule):
                 f"`{target}` {verb} `{loss}` with its autograd graph across {across} (`backward()` runs on "
                 f"`{loss}` at line {model.line(backward.node)}): the graph of every "
                 f"{'iteration' if frame is not None else 'call'} stays in memory; use `{loss}.{form}()`",
-                _fix(hits, form),
+                _fix(model, hits, form),
             )
 
 
@@ -169,8 +169,8 @@ def _assigned_on_every_call(items: list, key: str) -> bool:
     return False
 
 
-def _grows(key: str, value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.BinaryOperation) and dotted(value.left) == key
+def _grows(key: str, value: ast.expr) -> bool:
+    return isinstance(value, ast.BinOp) and dotted(value.left) == key
 
 
 def _reset_every_iteration(frame: LoopFrame, acc: Event) -> bool:
@@ -207,14 +207,14 @@ def _through_helper(model: ScriptModel, acc: Event, backward: Event, hits: list[
     if len(inner) <= len(outer) or not all(a is b for a, b in zip(outer, inner)):
         return Violation(acc.node, f"{where} keeps the loss {after}; pass `loss.detach()` or `loss.item()`")
     call = inner[len(outer)]
-    called = _short(model.module.code_for_node(call))
+    called = _short(model.code(call))
     arguments = _bound_arguments(call, acc.context.function) if len(inner) == len(outer) + 1 else {}
     args = [arguments.get(h.key) for h in hits]
-    if not args or any(a is None or not _is_name(a.value) for a in args):
+    if not args or any(a is None or not _is_name(a) for a in args):
         return Violation(call, f"`{called}` adds the loss to {where} {after}; pass `loss.detach()`")
-    loss = model.module.code_for_node(args[0].value)
+    loss = model.code(args[0])
     return Violation(call, f"`{called}` adds `{loss}` to {where} {after}; pass `{loss}.detach()`",
-                     Fix(f"Pass `{loss}.detach()`", [Replace(a.value, _method(a.value, "detach")) for a in args]))
+                     Fix(f"Pass `{loss}.detach()`", [Replace(a, _method(model, a, "detach")) for a in args]))
 
 
 def _short(code: str, width: int = 60) -> str:
@@ -222,27 +222,23 @@ def _short(code: str, width: int = 60) -> str:
     return code if len(code) <= width else code[:width - 3] + "..."
 
 
-def _bound_arguments(call: cst.Call, function) -> dict[str, cst.Arg]:
+def _bound_arguments(call: ast.Call, function) -> dict[str, ast.expr]:
     params = list(function.params)
-    if function.class_name and params and params[0] in ("self", "cls") and isinstance(call.func, cst.Attribute):
+    if function.class_name and params and params[0] in ("self", "cls") and isinstance(call.func, ast.Attribute):
         params = params[1:]
-    bound: dict[str, cst.Arg] = {}
-    for param, arg in zip(params, [a for a in call.args if a.keyword is None]):
-        if arg.star:
-            break
-        bound[param] = arg
-    for arg in call.args:
-        if arg.keyword is not None:
-            bound[arg.keyword.value] = arg
+    bound: dict[str, ast.expr] = dict(zip(params, positional(call)))
+    for kw in call.keywords:
+        if kw.arg is not None:
+            bound[kw.arg] = kw.value
     return bound
 
 
-def _is_name(node: cst.BaseExpression) -> bool:
-    return isinstance(node, (cst.Name, cst.Attribute)) and dotted(node) is not None
+def _is_name(node: ast.expr) -> bool:
+    return isinstance(node, (ast.Name, ast.Attribute)) and dotted(node) is not None
 
 
-def _method(node: cst.BaseExpression, name: str) -> cst.Call:
-    return cst.Call(func=cst.Attribute(value=node, attr=cst.Name(name)))
+def _method(model: ScriptModel, node: ast.expr, name: str) -> str:
+    return f"{model.code(node)}.{name}()"
 
 
 def _fix_form(backward: Event, hits: list[TensorRef], uses: Uses | None, total: str) -> str:
@@ -255,10 +251,10 @@ def _fix_form(backward: Event, hits: list[TensorRef], uses: Uses | None, total: 
 
 def _uses(model: ScriptModel, acc: Event) -> Uses | None:
     scope = _scope(model, acc)
-    return Uses(scope, model.imports.qualify) if scope is not None else None
+    return model.uses_of(scope) if scope is not None else None
 
 
-def _scope(model: ScriptModel, acc: Event) -> cst.CSTNode | None:
+def _scope(model: ScriptModel, acc: Event) -> ast.AST | None:
     """The code in which the total's name means the total: its function, class (`self.x`) or module."""
     function = acc.context.function
     head = acc.spelled.split(".")[0]
@@ -273,7 +269,7 @@ def _scope(model: ScriptModel, acc: Event) -> cst.CSTNode | None:
     return model.module
 
 
-def _fix(hits: list[TensorRef], form: str) -> Fix:
-    edits = [Replace(h.node, _method(h.node, form)) for h in hits]
+def _fix(model: ScriptModel, hits: list[TensorRef], form: str) -> Fix:
+    edits = [Replace(h.node, _method(model, h.node, form)) for h in hits]
     names = ", ".join(dict.fromkeys(f"`{h.key}.{form}()`" for h in hits))
     return Fix(f"Use {names}", edits)

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-import libcst as cst
+import ast
+import math
 
 from ..analysis import Event, LoopFrame, ScriptModel
 from ..analysis import knowledge as K
 from ..analysis.events import BACKWARD, CLIP, GRAD_WRITE, OPT_STEP, UNSCALE
-from ..analysis.names import dotted, last
+from ..analysis.names import argument, dotted, last, number, string
 from ..analysis.order import between, exclusive, runs_whenever, runs_with, same_instance
 from ..analysis.splits import Reads
 from ..analysis.tfsteps import AppliedGradients, GradientClip
@@ -120,21 +121,18 @@ def _torch_clip(model: ScriptModel, clip: Event) -> bool:
     """`torch.nn.utils.clip_grad_norm_`-like, and not a norm measurement (`max_norm=inf`)."""
     if clip.detail.get("tensorflow") or clip.detail.get("qualname") not in K.CLIP_FUNCTIONS:
         return False
-    call = clip.site.call
-    limit = next((a.value for a in call.args if a.keyword is not None
-                  and a.keyword.value in ("max_norm", "clip_value")), None)
-    if limit is None:
-        positional = [a for a in call.args if a.keyword is None and not a.star]
-        limit = positional[1].value if len(positional) > 1 else None
+    limit = argument(clip.site.call, 1, ("max_norm", "clip_value"))
     return not _infinite(model, limit)
 
 
-def _infinite(model: ScriptModel, expr: cst.BaseExpression | None) -> bool:
+def _infinite(model: ScriptModel, expr: ast.expr | None) -> bool:
     if expr is None:
         return False
-    if isinstance(expr, cst.Call) and dotted(expr.func) == "float" and expr.args:
-        value = expr.args[0].value
-        return isinstance(value, cst.SimpleString) and value.evaluated_value.strip().lower() in ("inf", "+inf")
+    value = number(expr)
+    if value is not None:
+        return math.isinf(value)
+    if isinstance(expr, ast.Call) and dotted(expr.func) == "float" and expr.args:
+        return (string(expr.args[0]) or "").strip().lower() in ("inf", "+inf")
     qualname = model.imports.qualify(expr)
     return (qualname or dotted(expr) or "") in _INFINITE
 
@@ -165,7 +163,7 @@ def _fix_before_step(model: ScriptModel, events: list[Event], clip: Event, step:
     if (clip.stmt is None or step.stmt is None or not same_instance(clip, step)
             or not lone_statement(clip.stmt.line) or step.stmt.line is None):
         return None
-    block = enclosing_block(model.module, clip.stmt.line)
+    block = enclosing_block(model, clip.stmt.line)
     if block is None or not any(s is step.stmt.line for s in block):
         return None
     edits = [Remove(clip.stmt.line)]
@@ -209,7 +207,7 @@ def _fix_after_backward(model: ScriptModel, events: list[Event], clip: Event, ba
     if (clip.stmt is None or backward.stmt is None or not same_instance(clip, backward)
             or not same_instance(clip, step) or not lone_statement(clip.stmt.line) or backward.stmt.line is None):
         return None
-    block = enclosing_block(model.module, clip.stmt.line)
+    block = enclosing_block(model, clip.stmt.line)
     if block is None or not any(s is backward.stmt.line for s in block):
         return None
     position = next(i for i, s in enumerate(block) if s is backward.stmt.line)
@@ -266,7 +264,7 @@ def _fix_unscale(model: ScriptModel, clip: Event, step: Event) -> Fix | None:
 
 # -- shared ----------------------------------------------------------------------------------------
 def _unscale_needed(events: list[Event], clip: Event, step: Event, before: Event,
-                    backward: Event | None = None) -> cst.BaseStatement | None:
+                    backward: Event | None = None) -> str | None:
     """`scaler.unscale_(optimizer)` when the clip, once moved before `before`, would see scaled gradients."""
     scaler = step.detail.get("scaler")
     if not scaler:
@@ -286,10 +284,8 @@ def _unscale_needed(events: list[Event], clip: Event, step: Event, before: Event
 def _related(model: ScriptModel, events: list[Event], clip: Event, steps: list[Event]) -> list[Event]:
     """The steps whose optimizer holds the clipped parameters; when that is unknown, the steps of the
     only optimizer stepping in the iteration (none when several do)."""
-    args = [a for a in clip.site.call.args if a.keyword is None and not a.star]
-    keyword = [a for a in clip.site.call.args if a.keyword is not None and a.keyword.value == "parameters"]
-    first = (args or keyword or [None])[0]
-    owners = parameters_owners(first.value) if first is not None else []
+    first = argument(clip.site.call, 0, ("parameters",))
+    owners = parameters_owners(first) if first is not None else []
     related = []
     for step in steps:
         models = optimizer_models(model, step)
@@ -353,7 +349,7 @@ def _fix_before_apply(model: ScriptModel, clip: GradientClip, applied: AppliedGr
     stmt, apply_stmt = clip.event.stmt, applied.event.stmt
     if not lone_statement(stmt.line) or apply_stmt.line is None or applied.node is None:
         return None
-    block = enclosing_block(model.module, stmt.line)
+    block = enclosing_block(model, stmt.line)
     if block is None or not any(s is apply_stmt.line for s in block):
         return None
     written = {k for k, _ in stmt.targets if k}
@@ -361,20 +357,19 @@ def _fix_before_apply(model: ScriptModel, clip: GradientClip, applied: AppliedGr
     for other in statements:  # what the moved statement reads or writes must not change in between
         other_writes = {k for k, _ in other.targets if k} | ({other.aug[0]} if other.aug and other.aug[0] else set())
         other_reads = Reads(other.node.value).closure if isinstance(getattr(other.node, "value", None),
-                                                                        cst.BaseExpression) else set()
+                                                                        ast.expr) else set()
         if other_writes & (reads | written) or other_reads & written:
             return None
     if clip.discarded:
         qualname = clip.event.detail.get("qualname") or ""
-        code = model.module.code_for_node(clip.expression)
+        code = model.code(clip.expression)
         if qualname.endswith("clip_by_global_norm"):
-            new = cst.parse_statement(f"{clip.source}, _ = {code}\n").body[0]
+            new = f"{clip.source}, _ = {code}"
         elif clip.expression is not clip.event.site.call:
-            new = cst.parse_statement(f"{clip.source} = {code}\n").body[0]
+            new = f"{clip.source} = {code}"
         else:
             return None  # `tf.clip_by_value(grads, ...)` on a whole list: not a per-gradient clip to keep
-        moved = stmt.line.with_changes(body=[new])
-        edits = [Remove(stmt.line), InsertBefore(apply_stmt.line, moved)]
+        edits = [Remove(stmt.line), InsertBefore(apply_stmt.line, new)]
         return Fix(f"Clip `{clip.source}` before `{_apply_text(model, applied)}`", edits)
     if clip.result is None:
         return None
@@ -382,7 +377,7 @@ def _fix_before_apply(model: ScriptModel, clip: GradientClip, applied: AppliedGr
     if clip.result != clip.source:
         if dotted(applied.node) != clip.source:
             return None
-        edits.append(Replace(applied.node, cst.parse_expression(clip.result)))
+        edits.append(Replace(applied.node, clip.result))
         return Fix(f"Move `{_clip_name(clip.event)}` before `{_apply_text(model, applied)}` and apply "
                    f"`{clip.result}`", edits)
     return Fix(f"Move `{_clip_name(clip.event)}` before `{_apply_text(model, applied)}`", edits)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import libcst as cst
+import re
 
 from ..analysis import ScriptModel
 from ..analysis import knowledge as K
@@ -139,7 +139,7 @@ class UnscaledHighLr(Rule):
             fix = None
             if literal is not None and id(literal) not in edited:
                 edited.add(id(literal))
-                fix = _fix(build, literal)
+                fix = _fix(model, build, literal)
             yield Violation(build.lr, _message(model, build, value, literal), fix)
 
 
@@ -158,8 +158,8 @@ def _default_lr(qualname: str) -> float | None:
 
 
 def _message(model: ScriptModel, build: OptimizerBuild, value: float, literal) -> str:
-    constructor = model.module.code_for_node(build.call.func)
-    source = f"{_keyword(build)}={model.module.code_for_node(build.lr)}"
+    constructor = model.code(build.call.func)
+    source = f"{_keyword(build)}={model.code(build.lr)}"
     if literal is not build.lr:
         where = f", set on line {model.line(literal)}" if literal is not None else ""
         source += f" (= {value:g}{where})"
@@ -171,19 +171,24 @@ def _message(model: ScriptModel, build: OptimizerBuild, value: float, literal) -
 
 def _keyword(build: OptimizerBuild) -> str:
     """The rate's keyword as written, or the framework's name for it when passed by position."""
-    for arg in build.call.args:
-        if arg.value is build.lr and arg.keyword is not None:
-            return arg.keyword.value
+    for kw in build.call.keywords:
+        if kw.value is build.lr and kw.arg is not None:
+            return kw.arg
     return "learning_rate" if build.qualname.startswith("keras.") else "lr"
 
 
-def _fix(build: OptimizerBuild, literal) -> Fix | None:
+_QUOTED = re.compile(r"(?P<prefix>[A-Za-z]*)(?P<quote>\"\"\"|'''|\"|')")
+
+
+def _fix(model: ScriptModel, build: OptimizerBuild, literal) -> Fix | None:
     default = _default_lr(build.qualname)
     if default is None:
         return None
     text = repr(float(default))
-    if isinstance(literal, cst.SimpleString):
-        replacement = cst.SimpleString(f"{literal.prefix}{literal.quote}{text}{literal.quote}")
-    else:
-        replacement = cst.Float(text)
+    replacement = text
+    if isinstance(literal.value, str):  # `default="0.5"` in argparse: keep it a string, quoted as it was
+        match = _QUOTED.match(model.code(literal))
+        if match is None:
+            return None
+        replacement = f"{match['prefix']}{match['quote']}{text}{match['quote']}"
     return Fix(f"Use {last(build.qualname)}'s default learning rate {text}", [Replace(literal, replacement)], UNSAFE)

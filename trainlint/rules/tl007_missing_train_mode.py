@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from ..analysis import ScriptModel
 from ..analysis.events import Event
 from ..analysis.modes import EvalReach, TapeForward
+from ..analysis.names import argument
 from ..analysis.roles import OPTIMIZER
 from ..fixes import Fix, InsertBefore, Replace, statement
 from .base import FIX_SAFE, Rule, Violation
-from .common import parameters_owners
+from .common import contains, parameters_owners
 
 
 class MissingTrainMode(Rule):
@@ -98,7 +99,7 @@ class MissingTrainMode(Rule):
             yield Violation(reach.eval.node, _message(model, reach, spelled), _fix(anchor, spelled))
         for forward in model.tape_forwards:
             if forward.training is None and not forward.unknown_arguments and forward.layer is not None:
-                yield Violation(forward.call, _keras_message(model, forward), _keras_fix(forward))
+                yield Violation(forward.call, _keras_message(model, forward), _keras_fix(model, forward))
 
 
 def _owners(step: Event) -> list[str] | None:
@@ -107,31 +108,31 @@ def _owners(step: Event) -> list[str] | None:
     role = step.role
     if role is None or role.kind != OPTIMIZER or role.call is None:
         return None
-    params = next((a.value for a in role.call.args if a.keyword is None or a.keyword.value == "params"), None)
+    params = argument(role.call, 0, ("params",))
     if params is None:
         return None
     owners = parameters_owners(params)
     if owners:
         return owners
-    if isinstance(params, (cst.List, cst.Tuple)) and params.elements and all(
-            isinstance(e.value, (cst.Name, cst.Attribute)) or _is_requires_grad_call(e.value) for e in params.elements):
+    if isinstance(params, (ast.List, ast.Tuple)) and params.elts and all(
+            isinstance(e, (ast.Name, ast.Attribute)) or _is_requires_grad_call(e) for e in params.elts):
         return []
     return None
 
 
-def _is_requires_grad_call(node: cst.BaseExpression) -> bool:
-    return (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
-            and node.func.attr.value == "requires_grad_")
+def _is_requires_grad_call(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "requires_grad_")
 
 
 def _message(model: ScriptModel, reach: EvalReach, spelled: str | None) -> str:
     ev, step = reach.eval, reach.step
     name = spelled or ev.spelled
-    where = f"`{model.module.code_for_node(ev.node)}` (line {model.line(ev.node)}"
+    where = f"`{model.code(ev.node)}` (line {model.line(ev.node)}"
     if ev.context.function is not None and ev.context.function is not reach.loop.function:
         where += f", in `{ev.context.function.name}()`"
     where += ")"
-    step_text = f"`{model.module.code_for_node(step.node)}` (line {model.line(step.node)})"
+    step_text = f"`{model.code(step.node)}` (line {model.line(step.node)})"
     if reach.around:
         when = f"the training steps of the next iteration of the loop on line {model.line(reach.loop.node)}"
     else:
@@ -140,21 +141,13 @@ def _message(model: ScriptModel, reach: EvalReach, spelled: str | None) -> str:
             f"on every path, so dropout is off and batch norm freezes its running statistics while training")
 
 
-def _contains(model: ScriptModel, outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
-    a, b = model.positions[outer], model.positions[inner]
-    return ((a.start.line, a.start.column) <= (b.start.line, b.start.column)
-            and (b.end.line, b.end.column) <= (a.end.line, a.end.column))
-
-
-def _anchor(model: ScriptModel, reach: EvalReach) -> tuple[cst.BaseStatement | None, str | None]:
+def _anchor(model: ScriptModel, reach: EvalReach) -> tuple[ast.stmt | None, str | None]:
     """The statement of the loop's body that starts the training phase, and the model's name there."""
     body = reach.loop.node.body
-    if not isinstance(body, cst.IndentedBlock):
-        return None, None
     chain = reach.first.context.call_chain
     candidates = [*chain, reach.first.node]
     for depth, node in enumerate(candidates):
-        anchor = next((stmt for stmt in body.body if _contains(model, stmt, node)), None)
+        anchor = next((stmt for stmt in body if contains(stmt, node)), None)
         if anchor is None:
             continue
         if not reach.around and _reached_inside(model, reach.eval, anchor):
@@ -163,11 +156,11 @@ def _anchor(model: ScriptModel, reach: EvalReach) -> tuple[cst.BaseStatement | N
     return None, None
 
 
-def _reached_inside(model: ScriptModel, event: Event, anchor: cst.CSTNode) -> bool:
-    return any(_contains(model, anchor, node) for node in [*event.context.call_chain, event.node])
+def _reached_inside(model: ScriptModel, event: Event, anchor: ast.AST) -> bool:
+    return any(contains(anchor, node) for node in [*event.context.call_chain, event.node])
 
 
-def _fix(anchor: cst.BaseStatement | None, spelled: str | None) -> Fix | None:
+def _fix(anchor: ast.stmt | None, spelled: str | None) -> Fix | None:
     if anchor is None or spelled is None:
         return None
     return Fix(f"Call `{spelled}.train()` at the start of the training phase",
@@ -175,7 +168,7 @@ def _fix(anchor: cst.BaseStatement | None, spelled: str | None) -> Fix | None:
 
 
 def _keras_message(model: ScriptModel, forward: TapeForward) -> str:
-    call = model.module.code_for_node(forward.call)
+    call = model.code(forward.call)
     if len(call) > 60 or "\n" in call:
         call = f"{forward.model}(...)"
     where = f", in `{forward.function.name}()`" if forward.function is not None else ""
@@ -185,13 +178,19 @@ def _keras_message(model: ScriptModel, forward: TapeForward) -> str:
             f"so dropout is off and batch norm neither uses nor updates the batch statistics")
 
 
-def _keras_fix(forward: TapeForward) -> Fix:
+def _keras_fix(model: ScriptModel, forward: TapeForward) -> Fix | None:
+    """`model(x)` -> `model(x, training=True)`: the keyword goes right after the last argument, so a trailing
+    comma and the call's layout stay as written."""
     call = forward.call
-    training = cst.Arg(cst.Name("True"), keyword=cst.Name("training"),
-                       equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
-    args = list(call.args)
-    if args and args[-1].comma is not cst.MaybeSentinel.DEFAULT and isinstance(args[-1].comma, cst.Comma):
-        training = training.with_changes(comma=args[-1].comma)  # keep a trailing comma where it was
-        args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-    return Fix(f"Pass `training=True` to `{forward.model}(...)`",
-               [Replace(call, call.with_changes(args=[*args, training]))])
+    text = model.code(call)
+    arguments = [*call.args, *call.keywords]
+    if arguments:
+        last_end = max((a.end_lineno, a.end_col_offset) for a in arguments)
+        cut = model.source.offset(*last_end) - model.source.start(call)
+        new = f"{text[:cut]}, training=True{text[cut:]}"
+    else:
+        cut = text.rfind(")")
+        if cut < 0:
+            return None
+        new = f"{text[:cut]}training=True{text[cut:]}"
+    return Fix(f"Pass `training=True` to `{forward.model}(...)`", [Replace(call, new)])
