@@ -279,7 +279,7 @@ def test_closed_stdout_ends_quietly(project):
 # --- parallel -----------------------------------------------------------------------------------
 
 def test_parallel_run_gives_exactly_the_sequential_results(tmp_path):
-    variants = [BUGGY, FIXED, BUGGY.replace("opt", "optimizer"), "import torch\ndef broken(:\n",
+    variants = [BUGGY, FIXED, BUGGY.replace("opt", "optimizer"), "import torch\ndef broken(:\n    loss.backward()\n",
                 BUGGY + "\n\nfor y in range(2):\n    model(torch.randn(2, 4)).sum().backward()\n    opt.step()\n",
                 "import os\n"]
     files = []

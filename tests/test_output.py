@@ -26,7 +26,7 @@ from trainlint.output import Report, github, sarif, snippet, write_report
 from trainlint.output.summary import summary_line
 from trainlint.rules import ALL_RULES
 
-SYNTAX_ERROR = "import torch\ndef broken(:\n    pass\n"
+SYNTAX_ERROR = "import torch\ndef broken(:\n    loss.backward()\n"
 # Where the engine places the E999 is the parser's business, not the formatters': ask it.
 [_E999] = lint_source(SYNTAX_ERROR, "broken.py")
 E999_AT = f"{_E999.location.row}:{_E999.location.column}"

@@ -12,6 +12,7 @@ from . import __version__
 from .config import ConfigError, SettingsResolver, validate_selectors
 from .diagnostics import IO_ERROR, FileResult, Finding, Location
 from .engine import check_files
+from .engine.cache import CACHE_DIR_NAME, ENV_VAR, Cache, default_dir
 from .files import discover
 from .output import FORMATS, Report, write_report
 from .rules import ALL_RULES, RULES_BY_CODE, RULES_BY_NAME
@@ -51,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--exit-zero", action="store_true", help="Exit with 0 even when there are findings")
     check.add_argument("-q", "--quiet", action="store_true", help="Print findings only, no summary")
     check.add_argument("--statistics", action="store_true", help="Count findings per rule")
-    check.add_argument("--no-cache", action="store_true", help=argparse.SUPPRESS)  # accepted for ruff muscle memory
+    check.add_argument("--no-cache", action="store_true", help="Analyse every file again; read and write no cache")
+    check.add_argument("--cache-dir", type=Path, metavar="DIR",
+                       help=f"Where to keep the cache (default: {CACHE_DIR_NAME} at the project root, "
+                            f"or ${ENV_VAR})")
 
     rule = commands.add_parser("rule", help="Explain a rule")
     rule.add_argument("code", metavar="CODE", help="A rule code (TL001) or name (missing-zero-grad)")
@@ -120,8 +124,9 @@ def _check(args) -> int:
     report = Report(args.output_format, statistics=args.statistics, quiet=args.quiet, fix=args.fix,
                     unsafe_fixes=args.unsafe_fixes, diff=args.diff)
     # Start the workers before the progress bar starts its thread: never fork a threaded process.
+    cache = None if args.no_cache else Cache(args.cache_dir or default_dir(resolver.for_path(Path.cwd()).root))
     stream = check_files(files, fix=args.fix, unsafe=args.unsafe_fixes, diff=args.diff,
-                         fix_edits=args.output_format in FORMATS_WITH_FIX_EDITS)
+                         fix_edits=args.output_format in FORMATS_WITH_FIX_EDITS, cache=cache)
     with report.progress(len(files)) as advance:
         for result in stream:
             results.append(result)

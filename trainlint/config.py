@@ -5,6 +5,7 @@ import difflib
 import fnmatch
 import functools
 import os
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,10 +18,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10
     import tomli as tomllib
 
-# ruff's default excludes (plus __pycache__): tools' and environments' folders, never a user's scripts.
+# ruff's default excludes (plus __pycache__ and our cache): tools' and environments' folders, never a user's scripts.
 DEFAULT_EXCLUDE: tuple[str, ...] = (
     ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints", ".mypy_cache", ".nox",
-    ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox", ".venv", ".vscode",
+    ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox", ".trainlint_cache", ".venv",
+    ".vscode",
     "__pycache__", "__pypackages__", "_build", "buck-out", "build", "dist", "node_modules", "site-packages", "venv",
 )
 _LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude")
@@ -100,18 +102,18 @@ class Settings:
         return {**rule.options, **self.rule_options.get(rule.name, {})}
 
     def is_excluded(self, path: Path) -> bool:
-        patterns = self.exclude + self.extend_exclude
-        if any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns):
+        names, paths = _compiled(self.exclude + self.extend_exclude)
+        if names.match(os.path.normcase(path.name)):
             return True
-        relative = self._relative(path)
-        return any(_matches_path(relative, pattern) for pattern in patterns)
+        return paths.match(os.path.normcase(self._relative(path))) is not None
 
     def matches(self, pattern: str, path: Path) -> bool:
         """ruff's semantics: a pattern matches the file's name, or its path relative to the config's folder."""
         return fnmatch.fnmatch(path.name, pattern) or _matches_path(self._relative(path), pattern)
 
     def _relative(self, path: Path) -> str:
-        absolute = os.path.realpath(path)
+        parent, name = os.path.split(os.path.abspath(path))
+        absolute = os.path.join(_real(parent), name)  # the folder's links resolved (once per folder), not the file's
         root = _real(str(self.root or Path.cwd()))
         try:
             relative = os.path.relpath(absolute, root)
@@ -122,9 +124,20 @@ class Settings:
         return Path(relative).as_posix()
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)
 def _real(path: str) -> str:
     return os.path.realpath(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern, re.Pattern]:
+    """One regular expression for a file's name and one for its relative path, as `fnmatch` and
+    `_matches_path` would test each pattern: a discovery of thousands of files tests them all."""
+    never = r"(?!)"
+    names = "|".join(fnmatch.translate(os.path.normcase(p)) for p in patterns) or never
+    paths = "|".join(fnmatch.translate(os.path.normcase(q)) for p in patterns
+                     for q in (p, p.rstrip("/") + "/*")) or never
+    return re.compile(names), re.compile(paths)
 
 
 def _matches_path(relative: str, pattern: str) -> bool:

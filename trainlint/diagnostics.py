@@ -12,6 +12,8 @@ DOCS_URL = "https://github.com/trainlint/trainlint/blob/main/docs/rules/{code}.m
 # Pseudo-codes for files that could not be linted, as flake8 and ruff spell them.
 IO_ERROR = "E902"
 SYNTAX_ERROR = "E999"
+# The analysis of a file stopped at a limit (README: "Limits"): its findings may be incomplete.
+ANALYSIS_LIMIT = "E903"
 
 
 @dataclass(frozen=True, order=True)
@@ -53,7 +55,7 @@ class Finding:
     @property
     def is_error(self) -> bool:
         """A file-level error (unreadable, unparsable) rather than a rule's finding."""
-        return self.code in (IO_ERROR, SYNTAX_ERROR)
+        return self.code in (IO_ERROR, SYNTAX_ERROR, ANALYSIS_LIMIT)
 
 
 @dataclass

@@ -18,7 +18,8 @@ from .autograd import DETACHED, LIVE, TensorRef, occurrences
 from .names import bool_value, dotted, is_none, keyword, last, normalize, positional
 from .roles import (ACCELERATOR, DATA_SCALER, GRAD_SCALER, INSTANCE, MODEL, OPTIMIZER, OTHER, SCHEDULER,
                     Role, Roles)
-from .structure import FOR_TYPES, TRY_TYPES, Branch, CallSite, FunctionInfo, Item, Loop, Stmt, Structure, With
+from .structure import (FOR_TYPES, TRY_TYPES, Branch, CallSite, FunctionInfo, Item, Loop, Stmt, Structure, With,
+                        item_calls, walk_items)
 from .roles import _MODE_METHODS as _RETURNS_SELF  # nn.Module methods that return the module
 
 BACKWARD = "backward"
@@ -38,7 +39,11 @@ LOCAL_CALL = "local_call"  # a call of a helper defined in this file (its events
 GRAD_WRITE = "grad_write"  # `p.grad = g`, `p.grad.copy_(g)`: gradients set by hand, not by backward()
 
 _MAX_INLINE_DEPTH = 5
-_MAX_EVENTS = 50_000
+# Helpers are instantiated at each of their call sites, so a file whose helpers call each other from many
+# places multiplies the calls to walk. Real files stay far below this budget (each call written is walked a
+# few times); a file that reaches it is analysed no further, and says so (ScriptModel.truncated, E903).
+_MIN_WORK_BUDGET = 100_000
+_WORK_PER_CALL = 25
 _NON_TENSOR_KINDS = frozenset({INSTANCE, MODEL, OPTIMIZER, SCHEDULER, DATA_SCALER, OTHER, GRAD_SCALER, ACCELERATOR})
 _CLIP_NAMES = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_gradients"})
 _GRAD_WRITE_METHODS = frozenset({"copy_", "add_", "set_"})
@@ -179,6 +184,13 @@ class EventBuilder:
         self._counter = itertools.count(1)
         self._versions: dict[str, int] = {}  # identity -> its latest definition, in walk order
         self._definitions = itertools.count(1)
+        calls = sum(len(item_calls(item)) for item, _ in walk_items(structure))
+        self.budget = max(_MIN_WORK_BUDGET, _WORK_PER_CALL * calls)
+        self.work = 0  # calls walked so far, inlined helpers' calls included
+        self._tensorflow = any(q.startswith(("tensorflow", "keras", "tf_keras")) for q in self.imports.names.values())
+        self._clips: dict[int, list] = {}  # id(stmt) -> its TensorFlow clips in comprehensions
+        self._qualnames: dict[int, str | None] = {}  # id(call) -> the qualified name of what it calls
+        self.truncated = False  # the budget ran out: events after that point are missing
 
     def build(self) -> list[Event]:
         root = _Frame(None, {}, {}, "", ())
@@ -244,7 +256,8 @@ class EventBuilder:
 
     def block(self, items: list[Item], context: Context, frame: _Frame) -> None:
         for item in items:
-            if len(self.events) > _MAX_EVENTS:
+            if self.work > self.budget:
+                self.truncated = True
                 return
             if isinstance(item, Stmt):
                 self.statement(item, context, frame)
@@ -278,7 +291,10 @@ class EventBuilder:
                 self.block(item.body, inner, frame)
 
     def statement(self, stmt: Stmt, context: Context, frame: _Frame) -> None:
-        for comprehension, call, qualname in comprehension_clips(stmt.node, self.imports):
+        clips = self._clips.get(id(stmt)) if self._tensorflow else ()
+        if clips is None:
+            clips = self._clips[id(stmt)] = comprehension_clips(stmt.node, self.imports)
+        for comprehension, call, qualname in clips:
             # `grads = [tf.clip_by_norm(g, 5.0) for g in grads]`: evaluated before the calls it is passed to
             self.emit(CLIP, None, site=CallSite(call, dotted(call.func), None, None), stmt=stmt, context=context,
                       frame=frame, qualname=qualname, tensorflow=True, comprehension=comprehension)
@@ -319,8 +335,11 @@ class EventBuilder:
             self.call(site, stmt, context, frame)
 
     def call(self, site: CallSite, stmt: Stmt | None, context: Context, frame: _Frame) -> None:
+        self.work += 1
         method, receiver = site.method, site.receiver
-        qualname = self.imports.qualify(site.call.func)
+        qualname = self._qualnames.get(id(site.call), False)
+        if qualname is False:
+            qualname = self._qualnames[id(site.call)] = self.imports.qualify(site.call.func)
         args = positional(site.call)
         first = args[0] if args else None
 

@@ -87,7 +87,7 @@ def _sets_group_lr(expr: ast.expr | None) -> bool:
     return False
 
 
-_OPTIMIZER_NAMES = frozenset(last(name) for name in (*K.TORCH_OPTIMIZERS, *K.KERAS_OPTIMIZERS))
+OPTIMIZER_NAMES = frozenset(last(name) for name in (*K.TORCH_OPTIMIZERS, *K.KERAS_OPTIMIZERS))
 _KERAS_OPTIMIZER_SUBMODULE = re.compile(r"keras\.optimizers\.(legacy|experimental)\.")
 
 
@@ -100,7 +100,7 @@ def optimizer_builds(structure: Structure) -> list[OptimizerBuild]:
     builds = []
     for item, function in walk_items(structure):
         for site in item_calls(item):
-            if site.func_key is None or last(site.func_key) not in _OPTIMIZER_NAMES:
+            if site.func_key is None or last(site.func_key) not in OPTIMIZER_NAMES:
                 continue  # cheap test first: most calls are not optimizers
             qualname = structure.imports.qualify(site.call.func)
             qualname = optimizer_name(qualname) if qualname is not None else None

@@ -28,7 +28,9 @@ class ScriptModel:
         self.imports = self.structure.imports
         self.roles = Roles(self.structure)
         self.values = Values(self.structure)
-        self.events: list[Event] = EventBuilder(self.structure, self.roles).build()
+        builder = EventBuilder(self.structure, self.roles)
+        self.events: list[Event] = builder.build()
+        self.truncated = builder.truncated  # the analysis stopped early: findings may be missing
 
     @cached_property
     def splits(self) -> DataSplits:

@@ -12,6 +12,7 @@ from typing import Iterator
 from ..config import Settings
 from ..diagnostics import IO_ERROR, FileResult, Finding, Location
 from . import run
+from .cache import Cache
 
 _PARALLEL_THRESHOLD = 8  # below this many files, a process pool costs more than it saves
 
@@ -23,9 +24,9 @@ def _error_result(path: Path, message: str) -> FileResult:
 
 
 def _check_one(args) -> FileResult:
-    path, settings, fix, unsafe, diff, fix_edits = args
+    path, settings, fix, unsafe, diff, fix_edits, cache = args
     try:
-        return run.check_file(path, settings, fix, unsafe, diff, fix_edits=fix_edits)
+        return run.check_file(path, settings, fix, unsafe, diff, fix_edits=fix_edits, cache=cache)
     except RecursionError:
         return _error_result(path, "File is nested too deeply to analyse")
     except MemoryError:
@@ -50,13 +51,14 @@ def _check_isolated(task: tuple) -> FileResult:
 
 
 def check_files(files: list[tuple[Path, Settings]], fix: bool = False, unsafe: bool = False, diff: bool = False,
-                jobs: int | None = None, progress=None, *, fix_edits: bool = True) -> Iterator[FileResult]:
+                jobs: int | None = None, progress=None, *, fix_edits: bool = True,
+                cache: Cache | None = None) -> Iterator[FileResult]:
     """A FileResult per file, in the order given; in parallel across cores when there are many.
 
     The worker processes start when this is called, not when the results are first read: call it
     before starting any thread (a progress bar), so that workers are not forked from a threaded process.
     """
-    tasks = [(path, settings, fix, unsafe, diff, fix_edits) for path, settings in files]
+    tasks = [(path, settings, fix, unsafe, diff, fix_edits, cache) for path, settings in files]
     jobs = jobs or os.cpu_count() or 1
     if len(tasks) < _PARALLEL_THRESHOLD or jobs == 1:
         return _sequential(tasks, progress)

@@ -9,6 +9,7 @@ from ..diagnostics import IO_ERROR, FileResult, Finding, Location
 from ..files import ReadError, SourceFile, read_source
 from ..fixes import write_atomic
 from .analyse import analyse
+from .cache import Cache
 from .fixing import FixError, Fixed, fix_text
 from .parse import UnparsableSource
 
@@ -38,13 +39,20 @@ def fix_source(source: str, path: str = "<string>", settings: Settings | None = 
 
 
 def check_file(path: Path, settings: Settings, fix: bool = False, unsafe: bool = False,
-               diff: bool = False, *, fix_edits: bool = True) -> FileResult:
+               diff: bool = False, *, fix_edits: bool = True, cache: Cache | None = None) -> FileResult:
     """Lint one file; with fix/diff compute the fixed text, and with fix (not diff) write it safely.
 
     The file is written only when the fixed text parses and re-lints, it encodes back to the file's
     encoding (BOM and newlines kept), and the file did not change meanwhile; otherwise it is left untouched
-    and `fix_error` says why. Notebooks are never written.
+    and `fix_error` says why. Notebooks are never written. With a `cache`, an unchanged file's findings
+    come from it (when there is nothing to fix), and new findings go into it.
     """
+    result = _check(path, settings, fix, unsafe, diff, fix_edits or cache is not None, cache)
+    return result
+
+
+def _check(path: Path, settings: Settings, fix: bool, unsafe: bool, diff: bool, fix_edits: bool,
+           cache: Cache | None) -> FileResult:
     name = str(path)
     result = FileResult(name)
     try:
@@ -55,6 +63,13 @@ def check_file(path: Path, settings: Settings, fix: bool = False, unsafe: bool =
         return result
     if source is None:
         return result
+    key = cache.key(name, source.text.encode("utf-8", "surrogatepass"), settings) if cache else None
+    if key is not None:
+        cached = cache.get(key, name)
+        if cached is not None and not ((fix or diff) and source.notebook is None
+                                       and any(_applies(f, unsafe) for f in cached)):
+            result.findings = cached
+            return result
     if (fix or diff) and source.notebook is None:
         try:
             fixed = fix_text(source.text, name, settings, unsafe)
@@ -66,12 +81,27 @@ def check_file(path: Path, settings: Settings, fix: bool = False, unsafe: bool =
             result.refused_fixes = fixed.refused
             if fixed.text == source.text:  # nothing to fix: the loop's analysis is the lint
                 result.findings = fixed.analysis.findings(fix_edits)
+                _store(cache, key, result.findings)
                 return result
             if _write(path, source, fixed, result, fix and not diff):
                 result.findings = fixed.analysis.findings(fix_edits)
+                if cache is not None:
+                    _store(cache, cache.key(name, fixed.text.encode("utf-8", "surrogatepass"), settings),
+                           result.findings)
                 return result
     result.findings = _map_notebook(lint_source(source.text, name, settings, fix_edits=fix_edits), source)
+    if not result.fix_error:
+        _store(cache, key, result.findings)
     return result
+
+
+def _applies(finding: Finding, unsafe: bool) -> bool:
+    return finding.fix is not None and (finding.fix.applicability == "safe" or unsafe)
+
+
+def _store(cache: Cache | None, key: str | None, findings: list[Finding]) -> None:
+    if cache is not None and key is not None:
+        cache.put(key, findings)
 
 
 def _write(path: Path, source: SourceFile, fixed: Fixed, result: FileResult, write: bool) -> bool:

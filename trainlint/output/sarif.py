@@ -14,7 +14,7 @@ import re
 from pathlib import PurePath
 from urllib.parse import quote
 
-from ..diagnostics import DOCS_URL, IO_ERROR, SYNTAX_ERROR, FileResult, Finding, Location
+from ..diagnostics import ANALYSIS_LIMIT, DOCS_URL, IO_ERROR, SYNTAX_ERROR, FileResult, Finding, Location
 from ..rules import ALL_RULES
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -22,6 +22,7 @@ INFORMATION_URI = DOCS_URL.split("/blob/")[0]
 FILE_ERRORS = {
     IO_ERROR: ("io-error", "The file could not be read"),
     SYNTAX_ERROR: ("syntax-error", "The file is not valid Python"),
+    ANALYSIS_LIMIT: ("analysis-limit", "The analysis of the file stopped at a limit; findings may be missing"),
 }
 
 

@@ -37,6 +37,10 @@ class Rule:
     frameworks: ClassVar[tuple[str, ...]] = ("pytorch",)
     # Options users may set under [tool.trainlint.<name>], with their defaults.
     options: ClassVar[dict[str, Any]] = {}
+    # What a file must say for the rule to have anything to report: groups of words, one word of each group
+    # in its text (`backward` and `step` for a missing zero_grad). The engine skips the rule (and the file,
+    # when no rule is left) without parsing. A requirement must hold for *every* finding the rule can make.
+    requires: ClassVar[tuple[tuple[str, ...], ...]] = ()
 
     def check(self, model: ScriptModel, options: dict[str, Any]) -> Iterable[Violation]:
         raise NotImplementedError

@@ -55,6 +55,7 @@ class MissingZeroGrad(Rule):
     name = "missing-zero-grad"
     summary = "Training loop never clears the optimizer's gradients"
     fix = FIX_SAFE
+    requires = (("backward",), ("step",))  # a backward() and an optimizer step in one loop
 
     def check(self, model: ScriptModel, options):
         for frame in model.loops:

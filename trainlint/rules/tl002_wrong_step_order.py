@@ -85,6 +85,8 @@ class WrongStepOrder(Rule):
     name = "wrong-step-order"
     summary = "Optimizer, zero_grad or scheduler step called in the wrong order within an iteration"
     fix = FIX_SAFE
+    # an optimizer step, and a backward, a hand-set .grad or a scheduler known by its constructor
+    requires = (("step",), ("backward", ".grad", "lr_scheduler", "schedule"))
 
     def check(self, model: ScriptModel, options):
         for frame in model.loops:

@@ -95,6 +95,8 @@ class ScalerFitOnEvalData(Rule):
     summary = "Data scaler fit on validation/test data, or on all data before the split"
     fix = FIX_SAFE
     frameworks = ("pytorch", "keras")
+    requires = (("fit", "adapt"), ("sklearn", "Normalization", "TextVectorization", "StringLookup", "IntegerLookup",
+                                   "Discretization", "FeatureSpace"))  # a fit, and a transformer that learns
 
     def check(self, model: ScriptModel, options):
         fits = [e for e in model.of_kind(DATA_FIT) if _learns_from_data(e) and e.detail.get("data") is not None]

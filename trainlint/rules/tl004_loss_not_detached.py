@@ -82,6 +82,7 @@ class LossNotDetached(Rule):
     name = "loss-not-detached"
     summary = "Loss tensor kept with its autograd graph across iterations"
     fix = FIX_SAFE
+    requires = (("backward",),)  # the loss is a tensor backward() ran on
 
     def check(self, model: ScriptModel, options):
         backwards = model.of_kind(BACKWARD)

@@ -101,6 +101,7 @@ class ClipAfterStep(Rule):
     summary = "Gradient clipping runs where it cannot affect the optimizer step"
     fix = FIX_SAFE
     frameworks = ("pytorch", "keras")
+    requires = (("clip",), ("step", "apply"))  # a clip, and an optimizer step or apply_gradients
 
     def check(self, model: ScriptModel, options):
         for frame in model.loops:

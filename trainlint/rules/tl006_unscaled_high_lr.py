@@ -122,6 +122,8 @@ class UnscaledHighLr(Rule):
     summary = "Learning rate far above the optimizer's safe range, with no scheduler or warmup"
     fix = FIX_UNSAFE
     options = {"thresholds": {}}
+    requires = (("Adam", "SGD", "Nadam", "RMSprop", "Adagrad", "Adadelta", "Adafactor", "Rprop", "LBFGS", "Ftrl", "Lion",
+                 "Lamb"),)  # a known optimizer
 
     def check(self, model: ScriptModel, options):
         thresholds = options.get("thresholds") or {}

@@ -87,6 +87,8 @@ class MissingTrainMode(Rule):
     summary = "Training steps can run while the model is still in eval mode"
     fix = FIX_SAFE
     frameworks = ("pytorch", "keras")
+    # an eval() (or train(False)), or a Keras GradientTape step
+    requires = (("eval", "train(False", "train(mode=False", "GradientTape"),)
 
     def check(self, model: ScriptModel, options):
         anchors: set[tuple[str, int]] = set()

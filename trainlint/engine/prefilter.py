@@ -1,0 +1,23 @@
+"""Which rules a file's text gives anything to report: each rule says what a file must mention for it to
+find something (`Rule.requires`), and a rule whose requirements a file does not meet is not run. A file no
+rule needs is not parsed at all: most files of a training project (models, data, utilities) hold no
+training step, and reading their text is all they cost.
+
+A syntax error in a file that no rule needs is not reported (there is nothing trainlint could check in it;
+general linters report syntax errors).
+"""
+from __future__ import annotations
+
+from ..rules import Rule
+
+
+def needed(text: str, rules: list[Rule]) -> list[Rule]:
+    """The rules whose requirements `text` meets (plain substring tests: cheap next to a parse)."""
+    found: dict[str, bool] = {}
+
+    def mentions(word: str) -> bool:
+        if word not in found:
+            found[word] = word in text
+        return found[word]
+
+    return [rule for rule in rules if all(any(mentions(word) for word in group) for group in getattr(rule, "requires", ()))]
