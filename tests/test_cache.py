@@ -37,13 +37,13 @@ def check(capsys, *args: str) -> tuple[int, str]:
 def analyses(monkeypatch):
     """Counts the files really analysed (not answered from the cache)."""
     calls = []
-    original = run.lint_source
+    original = run.analyse
 
-    def counting(source, path="<string>", *args, **kwargs):
+    def counting(source, path, *args, **kwargs):
         calls.append(Path(path).name)
         return original(source, path, *args, **kwargs)
 
-    monkeypatch.setattr(run, "lint_source", counting)
+    monkeypatch.setattr(run, "analyse", counting)
     return calls
 
 

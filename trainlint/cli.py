@@ -133,6 +133,7 @@ def _check(args) -> int:
             if advance:
                 advance()
 
+    _drop_repeats(results)
     if args.diff:
         changed = _print_diff(results)
         errors = any(f.is_error for r in results for f in r.findings) or any(r.fix_error for r in results)
@@ -143,6 +144,16 @@ def _check(args) -> int:
         return 0
     refused = any(r.fix_error for r in results)
     return 1 if remaining or refused else 0
+
+
+def _drop_repeats(results: list[FileResult]) -> None:
+    """A finding reported where a helper of another module is called is about the helper's own code; when
+    this run lints the helper's file too, that file reports it (with its fix), and the call site does not."""
+    reported = {(os.path.realpath(r.filename), f.location.row, f.code) for r in results for f in r.findings}
+    for result in results:
+        if any(f.origin for f in result.findings):
+            result.findings = [f for f in result.findings if not f.origin
+                               or (os.path.realpath(f.origin[0]), f.origin[1], f.code) not in reported]
 
 
 def _print_diff(results: list[FileResult]) -> bool:

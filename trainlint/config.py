@@ -25,7 +25,7 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     ".vscode",
     "__pycache__", "__pypackages__", "_build", "buck-out", "build", "dist", "node_modules", "site-packages", "venv",
 )
-_LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude")
+_LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude", "src")
 
 
 class ConfigError(Exception):
@@ -76,6 +76,7 @@ class Settings:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    src: tuple[str, ...] = ()  # folders where the project's absolute imports are found (ruff's `src`)
     rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     root: Path | None = None  # patterns are relative to this folder
     source: Path | None = None  # the config file, if any
@@ -97,6 +98,11 @@ class Settings:
             if self.matches(pattern, Path(path)):
                 codes.extend(pattern_codes)
         return tuple(codes)
+
+    def source_folders(self) -> tuple[Path, ...]:
+        """The configured `src` folders, absolute (relative to the configuration's folder)."""
+        base = self.root or Path.cwd()
+        return tuple(Path(os.path.abspath(base / folder)) for folder in self.src)
 
     def options_for(self, rule: Rule) -> dict[str, Any]:
         return {**rule.options, **self.rule_options.get(rule.name, {})}

@@ -47,6 +47,9 @@ class Finding:
     fix: FixInfo | None = None
     noqa_row: int | None = None
     cell: int | None = None  # notebook cell (1-based), rows are then relative to the cell
+    # For a finding reported where a helper of another module is called: the file and row of the helper's own
+    # code it is about. A run that lints that file too reports it there, and not twice.
+    origin: tuple[str, int] | None = None
 
     @property
     def url(self) -> str | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Union
 
 from .analysis.source import SourceText
+from .analysis.structure import FOREIGN
 
 SAFE = "safe"
 UNSAFE = "unsafe"
@@ -161,6 +162,11 @@ def resolve(fix: Fix, source: SourceText) -> list[Span]:
     spans = []
     text = source.text
     ends_without_newline = bool(text) and not text.endswith(("\n", "\r"))
+    for edit in fix.edits:
+        for node in (getattr(edit, "anchor", None), getattr(edit, "statement", None), getattr(edit, "node", None),
+                     getattr(edit, "code", None)):
+            if isinstance(node, ast.AST) and getattr(node, FOREIGN, None) is not None:
+                raise EditError("the fix belongs in another module of the project, which is fixed when linted")
     for order, edit in enumerate(fix.edits):
         if isinstance(edit, Replace):
             spans.append(Span(source.start(edit.node), source.end(edit.node), edit.code, order))

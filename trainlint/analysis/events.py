@@ -9,6 +9,7 @@ in the caller's names.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 
 import ast
@@ -47,6 +48,8 @@ _WORK_PER_CALL = 25
 _NON_TENSOR_KINDS = frozenset({INSTANCE, MODEL, OPTIMIZER, SCHEDULER, DATA_SCALER, OTHER, GRAD_SCALER, ACCELERATOR})
 _CLIP_NAMES = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_gradients"})
 _GRAD_WRITE_METHODS = frozenset({"copy_", "add_", "set_"})
+# Names of helpers that clear the gradients they are handed.
+_CLEARING_NAME = re.compile(r"(?i)(zero|clear|reset|null|none)_?(the_)?grad(s|ients?)?(_.*)?|zero_gradients")
 _DATA_METHODS = frozenset({"fit", "fit_transform", "transform", "adapt", "partial_fit"})
 
 
@@ -198,8 +201,9 @@ class EventBuilder:
         called = self.called_names()
         callbacks = []
         for function in self.structure.all_functions:
-            method = bool(function.class_name) and function.parent is None
-            if id(function) in self.instantiated or function.name in (self.method_names if method else called):
+            method = function.klass is not None and function.parent is None
+            if id(function) in self.instantiated or (id(function) in self.called_methods if method
+                                                      else function.name in called):
                 continue  # a method is called as `x.name()`, a function as `name()`
             if function.name in self.passed_names and not method:
                 callbacks.append(function)  # handed to a call (a bare name cannot denote a method)
@@ -215,39 +219,56 @@ class EventBuilder:
         return self.events
 
     def called_names(self) -> set[str]:
-        """Names called as `name()` anywhere in the file; `x.name()` go to `method_names` and names passed
-        as bare arguments to `passed_names`."""
+        """Names called as `name()` anywhere in the file; the methods that a call `x.name()` reaches (through
+        `self` in their class, or an object of their class) go to `called_methods`, and names passed as bare
+        arguments to `passed_names`. A method whose name is only called on other objects (`model.train()` is
+        not `Trainer.train`) is not called: it is an entry point of its own."""
         names: set[str] = set()
         self.passed_names: set[str] = set()
-        self.method_names: set[str] = set()
+        self.called_methods: set[int] = set()
+        method_names = {name for klass in self.structure.classes.values() for name in klass.methods}
 
-        def walk(items: list[Item]) -> None:
+        def walk(items: list[Item], function: FunctionInfo | None) -> None:
             for item in items:
                 calls: list[CallSite] = []
                 if isinstance(item, Stmt):
                     calls = item.calls
                 elif isinstance(item, Loop):
                     calls = item.header_calls
-                    walk(item.body), walk(item.orelse)
+                    walk(item.body, function), walk(item.orelse, function)
                 elif isinstance(item, Branch):
                     calls = item.test_calls
                     for arm in item.arms:
-                        walk(arm)
-                    walk(item.always)
+                        walk(arm, function)
+                    walk(item.always, function)
                 elif isinstance(item, With):
                     calls = item.item_calls
-                    walk(item.body)
+                    walk(item.body, function)
                 for site in calls:
-                    if site.func_key:
-                        (names if site.receiver is None else self.method_names).add(last(site.func_key))
+                    if site.func_key and site.receiver is None:
+                        names.add(last(site.func_key))
+                    elif site.method in method_names and site.receiver is not None:
+                        target = self._method_target(site, function)
+                        if target is not None:
+                            self.called_methods.add(id(target))
                     for arg in [*site.call.args, *(k.value for k in site.call.keywords)]:
                         if isinstance(arg, ast.Name):
                             self.passed_names.add(arg.id)
 
-        walk(self.structure.body)
+        walk(self.structure.body, None)
         for function in self.structure.all_functions:
-            walk(function.body)
+            walk(function.body, function)
         return names
+
+    def _method_target(self, site: CallSite, function: FunctionInfo | None) -> FunctionInfo | None:
+        """The method of this file's classes that `x.name()` runs, when `x` is `self` or an object of a class
+        the file knows."""
+        if site.receiver in ("self", "cls") and function is not None and function.klass is not None:
+            return self.roles.method(function.klass, site.method)
+        role = self.roles.of(site.receiver, function)
+        if role is not None and role.local_class is not None:
+            return self.roles.method(role.local_class, site.method)
+        return None
 
     # -- walking the IR ---------------------------------------------------------------------------
     def instantiate(self, function: FunctionInfo, context: Context, frame: _Frame) -> None:
@@ -293,7 +314,7 @@ class EventBuilder:
     def statement(self, stmt: Stmt, context: Context, frame: _Frame) -> None:
         clips = self._clips.get(id(stmt)) if self._tensorflow else ()
         if clips is None:
-            clips = self._clips[id(stmt)] = comprehension_clips(stmt.node, self.imports)
+            clips = self._clips[id(stmt)] = comprehension_clips(stmt.node, self.roles.imports_of(frame.function))
         for comprehension, call, qualname in clips:
             # `grads = [tf.clip_by_norm(g, 5.0) for g in grads]`: evaluated before the calls it is passed to
             self.emit(CLIP, None, site=CallSite(call, dotted(call.func), None, None), stmt=stmt, context=context,
@@ -339,7 +360,7 @@ class EventBuilder:
         method, receiver = site.method, site.receiver
         qualname = self._qualnames.get(id(site.call), False)
         if qualname is False:
-            qualname = self._qualnames[id(site.call)] = self.imports.qualify(site.call.func)
+            qualname = self._qualnames[id(site.call)] = self.roles.imports_of(frame.function).qualify(site.call.func)
         args = positional(site.call)
         first = args[0] if args else None
 
@@ -372,6 +393,12 @@ class EventBuilder:
         if method == "zero_grad":
             self.emit(ZERO_GRAD, receiver, site=site, stmt=stmt, context=context, frame=frame,
                       everything=receiver is None)
+            return
+        if site.func_key is not None and _CLEARING_NAME.fullmatch(last(site.func_key)) \
+                and (site.call.args or site.call.keywords):
+            # `zero_grad(self.model_params)`, `utils.zero_grads(opt)`: a helper we cannot see into whose name
+            # says it clears the gradients it is handed. Unsure means it clears.
+            self.emit(ZERO_GRAD, None, site=site, stmt=stmt, context=context, frame=frame, everything=True)
             return
         if method in ("zero_", "fill_", "detach_") and receiver and (receiver.endswith(".grad")
                                                                        or receiver.endswith(".grad.data")):
@@ -431,7 +458,8 @@ class EventBuilder:
                 self.emit(ACCUMULATE, spelled, site=site, stmt=stmt, context=context, frame=frame, value=first,
                           target=container, refs=self.tensor_refs(first, frame))
                 return
-        if method is None and site.func_key is not None:
+        if site.func_key is not None and (method is None or receiver in ("self", "cls") or "." in site.func_key):
+            # `model(x)`, and a model held as an attribute: `self.model(x)`, `self.net(x)`, `trainer.model(x)`
             role = self.role(site.func_key, frame)
             if role is not None and role.kind == MODEL:
                 self.emit(FORWARD, site.func_key, site=site, stmt=stmt, context=context, frame=frame)
@@ -450,7 +478,8 @@ class EventBuilder:
         if role.qualname:
             return role.qualname.startswith("keras.optimizers.")
         return role.evidence == "name" and any(
-            q == "keras" or q.startswith(("keras.", "tensorflow")) for q in map(normalize, self.imports.names.values()))
+            q == "keras" or q.startswith(("keras.", "tensorflow"))
+            for q in map(normalize, self.roles.imports_of(frame.function).names.values()))
 
     def backward(self, site: CallSite, stmt, context, frame, first) -> None:
         receiver = site.receiver
@@ -495,14 +524,15 @@ class EventBuilder:
             self.emit(SCHED_STEP, receiver, site=site, stmt=stmt, context=context, frame=frame,
                       metric=bool(site.call.args or site.call.keywords))
 
-    # -- helpers defined in this file -------------------------------------------------------------
+    # -- helpers defined in this file, or in a module of the project it imports -------------------------
     def lookup_function(self, name: str, frame: _Frame) -> FunctionInfo | None:
         scope = frame.function
         while scope is not None:
             if name in scope.nested:
                 return scope.nested[name]
             scope = scope.parent
-        return self.structure.functions.get(name)
+        module = self.roles.module_of(frame.function)
+        return module.functions.get(name) or self.roles.links.function(module, name)
 
     @staticmethod
     def enclosing(function: FunctionInfo, frame: _Frame) -> _Frame | None:
@@ -520,21 +550,25 @@ class EventBuilder:
         if isinstance(func, ast.Name):
             function = self.lookup_function(func.id, frame)
         elif isinstance(func, ast.Attribute) and site.receiver is not None:
-            if site.receiver == "self" and frame.function is not None and frame.function.class_name:
-                function = self.roles.method(frame.function.class_name, site.method)
+            if site.receiver == "self" and frame.function is not None and frame.function.klass is not None:
+                function = self.roles.method(frame.function.klass, site.method)
                 self_identity = self.identity("self", frame)
                 self_role = frame.bound_roles.get("self")
             else:
                 role = self.role(site.receiver, frame)
-                if role is not None and role.local_class:
+                if role is not None and role.local_class is not None:
                     function = self.roles.method(role.local_class, site.method)
                     self_identity, self_role = self.identity(site.receiver, frame), role
+                elif role is None and site.func_key is not None and not self.bound(site.receiver, frame):
+                    # `engine.train_one_epoch(...)`: a function of a project module imported as a name
+                    function = self.roles.links.function(self.roles.module_of(frame.function), site.func_key)
         if function is None:
             return None
         params = list(function.params)
         bindings: dict[str, str | None] = {}
         bound_roles: dict[str, Role | None] = {}
-        if function.class_name and params and params[0] in ("self", "cls") and not isinstance(func, ast.Name):
+        if function.klass is not None and function.parent is None and params and params[0] in ("self", "cls") \
+                and not isinstance(func, ast.Name):
             bindings[params[0]] = self_identity
             bound_roles[params[0]] = self_role
             params = params[1:]
@@ -578,7 +612,22 @@ class EventBuilder:
             return f"{frame.prefix}{key}"
         if frame.outer is not None:  # a closure's free variable is the enclosing function's
             return self.identity(key, frame.outer)
+        module = self.roles.module_of(function)
+        if module is not self.structure:  # a global of another module is not this file's namesake
+            return f"{module.path}::{key}"
         return key
+
+    def bound(self, key: str, frame: _Frame) -> bool:
+        """Is the head of `key` a parameter or a local of the function (or a function around it)?"""
+        first = key.split(".")[0]
+        if first in frame.bindings:
+            return True
+        scope = frame.function
+        while scope is not None:
+            if first in scope.params or first in scope.assignments:
+                return True
+            scope = scope.parent
+        return first in self.roles.module_of(frame.function).module_assignments
 
     def role(self, key: str | None, frame: _Frame) -> Role | None:
         if key is None:

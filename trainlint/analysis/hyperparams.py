@@ -12,14 +12,13 @@ When the file does not say which optimizer a scheduler or a write belongs to, it
 """
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
-import ast
-
 from . import knowledge as K
 from .names import argument, dotted, keyword, last, positional, string
-from .roles import OPTIMIZER, Roles
+from .roles import OPTIMIZER, OPTIMIZER_NAMES, Roles
 from .structure import CallSite, FunctionInfo, Stmt, Structure, item_calls, walk_items
 
 # A helper whose name says it schedules or changes the learning rate.
@@ -87,7 +86,6 @@ def _sets_group_lr(expr: ast.expr | None) -> bool:
     return False
 
 
-OPTIMIZER_NAMES = frozenset(last(name) for name in (*K.TORCH_OPTIMIZERS, *K.KERAS_OPTIMIZERS))
 _KERAS_OPTIMIZER_SUBMODULE = re.compile(r"keras\.optimizers\.(legacy|experimental)\.")
 
 
@@ -96,7 +94,15 @@ def optimizer_name(qualname: str) -> str:
     return _KERAS_OPTIMIZER_SUBMODULE.sub("keras.optimizers.", qualname, count=1)
 
 
-def optimizer_builds(structure: Structure) -> list[OptimizerBuild]:
+def _namesake(roles: Roles, site: CallSite, function: FunctionInfo | None) -> str | None:
+    """`AdamW(...)` of the project's own `AdamW` class: it takes the framework optimizer's defaults."""
+    role = roles.classify(site.call, function, 0)
+    if role is not None and role.kind == OPTIMIZER and role.local_class is not None:
+        return role.qualname if role.qualname in K.TORCH_OPTIMIZERS or role.qualname in K.KERAS_OPTIMIZERS else None
+    return None
+
+
+def optimizer_builds(structure: Structure, roles: Roles) -> list[OptimizerBuild]:
     builds = []
     for item, function in walk_items(structure):
         for site in item_calls(item):
@@ -105,7 +111,9 @@ def optimizer_builds(structure: Structure) -> list[OptimizerBuild]:
             qualname = structure.imports.qualify(site.call.func)
             qualname = optimizer_name(qualname) if qualname is not None else None
             if qualname is None or (qualname not in K.TORCH_OPTIMIZERS and qualname not in K.KERAS_OPTIMIZERS):
-                continue
+                qualname = _namesake(roles, site, function)
+                if qualname is None:
+                    continue
             params = next(iter(positional(site.call)), None)
             params_kw = keyword(site.call, "params")
             builds.append(OptimizerBuild(site.call, qualname, function, lr_argument(site.call, qualname),

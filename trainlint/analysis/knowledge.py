@@ -85,14 +85,28 @@ OTHER_OPTIMIZER_PREFIXES: tuple[str, ...] = (
     "apex.optimizers.",
     "torch_optimizer.",
     "torch.distributed.optim.ZeroRedundancyOptimizer",
+    "pytorch_transformers.AdamW", "pytorch_transformers.optimization.AdamW",
+    "pytorch_pretrained_bert.BertAdam", "pytorch_pretrained_bert.optimization.BertAdam",
+    "pytorch_pretrained_bert.OpenAIAdam", "pytorch_pretrained_bert.optimization.OpenAIAdam",
+    "deepspeed.ops.adam.", "deepspeed.ops.lamb.",
 )
+# The class names optimizers of other libraries go by (`lion_pytorch.Lion`, `adabelief_pytorch.AdaBelief`,
+# `madgrad.MADGRAD`): an object of an imported class so named is an optimizer (defaults not tabled).
+OPTIMIZER_CLASS_NAME = r"(?:\w*(?:Adam|ADAM|SGD|Optimi[sz]er|Lamb|LAMB|Lion|Lars|LARS|Ranger|RMSprop|Adagrad|Adadelta" \
+                       r"|Adafactor|AdaBelief|Sophia|Shampoo|Muon|MADGRAD|NovoGrad|Novograd|Prodigy)\w*)"
 # Factories that return an optimizer.
 OPTIMIZER_FACTORIES: frozenset[str] = frozenset({
     "timm.optim.create_optimizer_v2",
     "timm.optim.create_optimizer",
 })
 
+# Schedules of pytorch-transformers (transformers' name before 2.0): LambdaLR subclasses.
+LEGACY_SCHEDULER_PREFIXES: tuple[str, ...] = (
+    "pytorch_transformers.Warmup", "pytorch_transformers.optimization.Warmup",
+    "pytorch_transformers.ConstantLRSchedule", "pytorch_transformers.optimization.ConstantLRSchedule",
+)
 LR_SCHEDULER_PREFIXES: tuple[str, ...] = (
+    *LEGACY_SCHEDULER_PREFIXES,
     "torch.optim.lr_scheduler.",
     "transformers.get_",  # get_linear_schedule_with_warmup, get_cosine_schedule_with_warmup, ...
     "transformers.optimization.get_",
@@ -110,6 +124,7 @@ METRIC_SCHEDULERS: frozenset[str] = frozenset({"torch.optim.lr_scheduler.ReduceL
 # Schedulers built on torch.optim.lr_scheduler.LRScheduler: step() advances the schedule by one and must
 # follow optimizer.step() (PyTorch >= 1.1 warns otherwise and the first value of the schedule is skipped).
 ORDERED_SCHEDULER_PREFIXES: tuple[str, ...] = (
+    *LEGACY_SCHEDULER_PREFIXES,
     "torch.optim.lr_scheduler.",
     "transformers.get_",
     "transformers.optimization.get_",
@@ -156,6 +171,17 @@ ADAPTABLE_LAYERS: frozenset[str] = frozenset({
     "keras.layers.experimental.preprocessing.Discretization",
     "keras.utils.FeatureSpace",
 })
+
+# scikit-learn transformers well known enough to be used without their import (a notebook fragment that
+# imported them in a cell it does not show): a call of the bare name, bound nowhere in the file, is theirs.
+WELL_KNOWN_UNIMPORTED: dict[str, str] = {
+    "StandardScaler": "sklearn.preprocessing.StandardScaler",
+    "MinMaxScaler": "sklearn.preprocessing.MinMaxScaler",
+    "RobustScaler": "sklearn.preprocessing.RobustScaler",
+    "MaxAbsScaler": "sklearn.preprocessing.MaxAbsScaler",
+    "QuantileTransformer": "sklearn.preprocessing.QuantileTransformer",
+    "PowerTransformer": "sklearn.preprocessing.PowerTransformer",
+}
 
 TORCH_MODEL_BASES: frozenset[str] = frozenset({"torch.nn.Module", "torch.nn.Sequential", "torch.nn.ModuleList"})
 KERAS_MODEL_CONSTRUCTORS: frozenset[str] = frozenset({"keras.Model", "keras.Sequential", "keras.models.Model",

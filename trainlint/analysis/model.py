@@ -10,22 +10,44 @@ from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_build
 from .modes import Modes, TapeForward, TapeForwards
 from .order import loop_assigned_keys
 from .roles import Roles
+from .links import NOTHING, Links
 from .source import SourceText
 from .splits import DataSplits
-from .structure import build_structure
+from .structure import FOREIGN, Structure, build_structure
 from .tfsteps import TfSteps
 from .values import Values
 
 _BODIES = ("body", "orelse", "finalbody")
 
 
+class ForeignLine(int):
+    """A line number in another module of the project: messages say which (`line 42 of engine.py`)."""
+
+    path: str
+
+    def __new__(cls, row: int, path: str) -> "ForeignLine":
+        line = super().__new__(cls, row)
+        line.path = path
+        return line
+
+    def __str__(self) -> str:
+        return f"{int(self)} of {self.path}"
+
+    def __format__(self, spec: str) -> str:  # f-strings format through this
+        return format(str(self), spec)
+
+
 class ScriptModel:
-    def __init__(self, module: ast.Module, source: SourceText | str, path: str = "<string>") -> None:
+    def __init__(self, module: ast.Module, source: SourceText | str, path: str = "<string>",
+                 links: Links | None = None) -> None:
         self.module = module
         self.source = source if isinstance(source, SourceText) else SourceText(source)
         self.path = path
-        self.structure = build_structure(module, self.source.lines)
+        self.links = links or NOTHING
+        self.structure = build_structure(module, self.source.lines, path, self.source, self.links)
         self.imports = self.structure.imports
+        for name, qualname in self.links.star_imports(self.structure).items():
+            self.imports.names.setdefault(name, qualname)  # `from config import *` where config imports torch
         self.roles = Roles(self.structure)
         self.values = Values(self.structure)
         builder = EventBuilder(self.structure, self.roles)
@@ -45,7 +67,7 @@ class ScriptModel:
     @cached_property
     def optimizer_builds(self) -> list[OptimizerBuild]:
         """Every call of a known optimizer constructor, with its learning-rate argument."""
-        return optimizer_builds(self.structure)
+        return optimizer_builds(self.structure, self.roles)
 
     @cached_property
     def lr_controls(self) -> list[LrControl]:
@@ -122,8 +144,26 @@ class ScriptModel:
         return found
 
     # -- source positions -----------------------------------------------------------------------------
+    # -- nodes of other modules (project helpers followed into the module they live in) ---------------
+    def home(self, node: ast.AST) -> Structure | None:
+        """The other module a node is written in; None for a node of this file."""
+        structure = getattr(node, FOREIGN, None)
+        return structure if structure is not None and structure is not self.structure else None
+
+    def foreign_event(self, node: ast.AST) -> Event | None:
+        """The first event at a node of another module (it knows the call of this file that led there)."""
+        index = self.__dict__.get("_foreign_events")
+        if index is None:
+            index = self.__dict__["_foreign_events"] = {}
+            for event in self.events:
+                if self.home(event.node) is not None:
+                    index.setdefault(id(event.node), event)
+        return index.get(id(node))
+
+    # -- source positions -----------------------------------------------------------------------------
     def line(self, node: ast.AST) -> int:
-        return node.lineno
+        home = self.home(node)
+        return ForeignLine(node.lineno, home.path) if home is not None else node.lineno
 
     def span(self, node: ast.AST) -> tuple[int, int, int, int]:
         """(row, column, end row, end column) of a node: rows 1-based, columns 0-based in characters."""
@@ -133,7 +173,8 @@ class ScriptModel:
 
     def code(self, node: ast.AST) -> str:
         """The source of a node as written."""
-        return self.source.segment(node)
+        home = self.home(node)
+        return (home.source if home is not None else self.source).segment(node)
 
     def contains(self, outer: ast.AST, inner: ast.AST) -> bool:
         """Is `inner`'s text within `outer`'s?"""

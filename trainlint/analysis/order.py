@@ -103,48 +103,52 @@ def loop_assigned_keys(structure) -> frozenset[str]:
 
 def settled_guard(model, branch) -> bool:
     """Does this `if` take the same arm on every iteration of a run? True when each test is a configuration
-    flag (`args.use_amp`, `config.clip`, a module-level constant never reassigned) or asks whether a training
-    object exists (`scheduler is not None`, `if self.scaler:`). Comparisons, counters and anything
-    computed in a loop or a function are not settled."""
+    flag (`args.use_amp`, `config.clip`, a constant never reassigned) or asks whether a training object exists
+    (`scheduler is not None`, `if self.scaler:`), asked in the scope the `if` is written in. Comparisons,
+    counters and anything reassigned in a loop are not settled."""
     node = branch.node
     if not isinstance(node, ast.If):
         return False
     tests, _ = if_arms(node)
-    return all(_settled_test(model, test) for test in tests)
+    return all(_settled_test(model, test, branch.function) for test in tests)
 
 
-def _settled_test(model, test: ast.expr) -> bool:
+def _settled_test(model, test: ast.expr, function) -> bool:
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        return _settled_test(model, test.operand)
+        return _settled_test(model, test.operand, function)
     if (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Is, ast.IsNot))
             and is_none(test.comparators[0])):
-        key = dotted(test.left)
-        return key is not None and (_settled_key(model, key) or _settled_object(model, key))
+        test = test.left
     key = dotted(test)
-    return key is not None and (_settled_key(model, key) or _settled_object(model, key))
+    return key is not None and (_settled_key(model, key, function) or _settled_object(model, key, function))
 
 
-def _settled_key(model, key: str) -> bool:
+def _settled_key(model, key: str, function) -> bool:
     if key in model.loop_assigned:
         return False
     root, _, rest = key.rpartition(".")
     if root:
         return any(root == r or root.startswith(r + ".") for r in _CONFIG_ROOTS)
+    scope = function
+    while scope is not None:  # a local set before the loop (`use_amp = args.amp`), or a parameter
+        if key in scope.assignments or key in scope.params:
+            return key in scope.assignments or key in _FLAG_PARAMETERS
+        scope = scope.parent
     if key not in model.structure.module_assignments:
         return False
     return not any(key in f.assignments or key in f.params for f in model.structure.all_functions)
 
 
-def _settled_object(model, key: str) -> bool:
+# Parameters that name a run-wide switch (`def train(model, loader, use_amp=False)`).
+_FLAG_PARAMETERS = frozenset({"use_amp", "amp", "fp16", "bf16", "use_scheduler", "scheduler", "scaler",
+                              "use_scaler", "clip", "clip_grad", "grad_clip", "max_grad_norm", "distributed"})
+
+
+def _settled_object(model, key: str, function) -> bool:
     """A training object known by its constructor (its existence does not change while training)."""
     if key in model.loop_assigned:
         return False
-    role = model.roles.of(key, None)
-    if role is None and key.startswith("self."):
-        for function in model.structure.all_functions:
-            if function.class_name:
-                role = model.roles.of(key, function)
-                break
+    role = model.roles.of(key, function)
     return role is not None and role.kind in _SETTLED_ROLES and role.evidence != "name"
 
 

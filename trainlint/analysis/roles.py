@@ -6,12 +6,12 @@ A key assigned from something known to be different (`opt = parser.parse_args()`
 """
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
-import ast
-
 from . import knowledge as K
+from .links import NOTHING
 from .names import dotted, last
 from .structure import ClassInfo, FunctionInfo, Structure, item_calls, walk_items
 
@@ -32,7 +32,7 @@ class Role:
     qualname: str | None = None  # the constructor, when known
     evidence: str = "constructor"  # constructor | alias | name
     call: ast.Call | None = None  # the constructor call
-    local_class: str | None = None  # for instances of classes defined in this file
+    local_class: ClassInfo | None = None  # for instances of classes defined in this file or the project
 
 
 _OPTIMIZER_NAME = re.compile(r"(.*optimi[sz]er.*|.*optim|optim_.*|(.*_)?opts?(_[a-z0-9]+)?|opt[a-z0-9]{1,2})")
@@ -43,6 +43,9 @@ _ACCELERATOR_NAME = re.compile(r"(accelerator|fabric)")
 _MODE_METHODS = frozenset({"to", "cuda", "cpu", "float", "half", "double", "bfloat16", "train", "eval",
                            "requires_grad_", "to_empty", "share_memory"})
 _MAX_DEPTH = 6
+_OTHER_OPTIMIZER = re.compile(K.OPTIMIZER_CLASS_NAME)
+# Optimizer class names of the frameworks: a project's own class of that name is taken for the framework's.
+OPTIMIZER_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in (*K.TORCH_OPTIMIZERS, *K.KERAS_OPTIMIZERS))
 
 
 def role_by_name(key: str) -> Role | None:
@@ -62,8 +65,16 @@ class Roles:
     def __init__(self, structure: Structure) -> None:
         self.structure = structure
         self.imports = structure.imports
+        self.links = structure.links or NOTHING
         self._cache: dict[tuple[str, int], Role | None] = {}
         self._parameter_owners: set[str] | None = None
+
+    def module_of(self, function: FunctionInfo | None) -> Structure:
+        """The module a function is written in (this file's, or another module's for a project helper)."""
+        return function.module if function is not None and function.module is not None else self.structure
+
+    def imports_of(self, function: FunctionInfo | None):
+        return self.module_of(function).imports
 
     # -- public questions -------------------------------------------------------------------------
     def of(self, key: str | None, function: FunctionInfo | None, _depth: int = 0) -> Role | None:
@@ -93,9 +104,9 @@ class Roles:
 
     def assigned_values(self, key: str, function: FunctionInfo | None) -> list[ast.expr] | None:
         """Every value assigned to `key` in the scope that owns it, or None if it is never assigned."""
-        if key.startswith("self.") and function is not None and function.class_name:
+        if key.startswith("self.") and function is not None and function.klass is not None:
             values: list[ast.expr] = []
-            for klass in self.class_chain(function.class_name):
+            for klass in self.class_chain(function.klass):
                 values.extend(klass.attributes.get(key, []))
             if values:
                 return values
@@ -106,31 +117,53 @@ class Roles:
             if key.split(".")[0] in scope.params:
                 return None
             scope = scope.parent
-        return self.structure.module_assignments.get(key)
+        return self.module_of(function).module_assignments.get(key)
 
     def is_param(self, key: str, function: FunctionInfo | None) -> bool:
         return function is not None and key.split(".")[0] in function.params and key not in function.assignments
 
-    def class_chain(self, name: str) -> list[ClassInfo]:
-        """The class and its bases that are defined in this file, nearest first."""
-        chain, pending = [], [name]
-        while pending:
-            klass = self.structure.classes.get(pending.pop(0))
-            if klass is None or klass in chain:
+    def class_chain(self, klass: ClassInfo | str | None) -> list[ClassInfo]:
+        """The class and its bases that the project defines (this file, or a module it imports), nearest
+        first. A name is looked up among this file's classes."""
+        if isinstance(klass, str):
+            klass = self.structure.classes.get(klass)
+        chain: list[ClassInfo] = []
+        pending = [klass] if klass is not None else []
+        while pending and len(chain) < 32:
+            current = pending.pop(0)
+            if current in chain:
                 continue
-            chain.append(klass)
-            pending.extend(base.rsplit(".", 1)[-1] for base in klass.bases)
+            chain.append(current)
+            module = current.module or self.structure
+            for base, written in zip(current.bases, current.base_keys or [None] * len(current.bases)):
+                found = module.classes.get(base.rsplit(".", 1)[-1])
+                if found is None and written:
+                    found = self.links.klass(module, written)
+                if found is not None:
+                    pending.append(found)
         return chain
 
-    def method(self, class_name: str, name: str):
-        for klass in self.class_chain(class_name):
-            if name in klass.methods:
-                return klass.methods[name]
+    def method(self, klass: ClassInfo | str | None, name: str):
+        for owner in self.class_chain(klass):
+            if name in owner.methods:
+                return owner.methods[name]
         return None
 
-    def is_model_class(self, name: str) -> bool:
-        for klass in self.class_chain(name):
-            for base in klass.bases:
+    def namesake_optimizer(self, name: str, module: Structure) -> str:
+        """The framework optimizer a project's own optimizer class of the same name stands for."""
+        keras = any(q.startswith(("keras", "tensorflow")) for q in module.imports.names.values()) and not any(
+            q.startswith("torch") for q in module.imports.names.values())
+        return f"keras.optimizers.{name}" if keras else f"torch.optim.{name}"
+
+    def bound_anywhere(self, name: str, module: Structure) -> bool:
+        """Is `name` defined, assigned or imported anywhere in the module?"""
+        return (name in module.functions or name in module.classes or name in module.module_assignments
+                or name in module.imports.names or name in module.imports.relative
+                or any(name in f.assignments or name in f.params or name in f.nested for f in module.all_functions))
+
+    def is_model_class(self, klass: ClassInfo | str | None) -> bool:
+        for owner in self.class_chain(klass):
+            for base in owner.bases:
                 if base in K.TORCH_MODEL_BASES or base in K.KERAS_MODEL_CONSTRUCTORS or base.startswith(
                         ("torch.nn.", "keras.layers.", "pytorch_lightning.", "transformers.")):
                     return True
@@ -170,7 +203,7 @@ class Roles:
         return None
 
     def _classify_call(self, call: ast.Call, function: FunctionInfo | None, depth: int) -> Role | None:
-        qualname = self.imports.qualify(call.func)
+        qualname = self.imports_of(function).qualify(call.func)
         if qualname is not None:
             kind = constructor_kind(qualname)
             if kind is not None:
@@ -185,21 +218,34 @@ class Roles:
                 return self.classify(func.value, function, depth + 1)
             if method in ("parse_args", "parse_known_args"):
                 return Role(ARGS, call=call)
+        key = dotted(func)
+        if key is None:
             return None
-        if isinstance(func, ast.Name):
-            name = func.id
-            if name in self.structure.classes:
-                kind = MODEL if self.is_model_class(name) else INSTANCE
-                return Role(kind, call=call, local_class=name)
-            local = self.structure.functions.get(name)
-            if local is not None and local.returns:
-                roles = {self.classify(r, local, depth + 1) for r in local.returns}
-                roles.discard(None)
-                if len({r.kind for r in roles}) == 1:
-                    return roles.pop()
-                return None
-            if qualname is not None and name[:1].isupper():
-                return Role(INSTANCE, qualname, call=call)
+        module = self.module_of(function)
+        klass = module.classes.get(key) if "." not in key else None
+        if klass is None:
+            klass = self.links.klass(module, key)
+        if klass is not None:
+            if klass.name in OPTIMIZER_NAMES:  # the project's own `AdamW`: an optimizer like torch's
+                return Role(OPTIMIZER, self.namesake_optimizer(klass.name, module), call=call, local_class=klass)
+            kind = MODEL if self.is_model_class(klass) else INSTANCE
+            return Role(kind, qualname, call=call, local_class=klass)
+        if qualname is None and key in K.WELL_KNOWN_UNIMPORTED and not self.bound_anywhere(key, module):
+            return Role(DATA_SCALER, K.WELL_KNOWN_UNIMPORTED[key], call=call)  # `StandardScaler()` in a fragment
+        factory = module.functions.get(key) if "." not in key else None
+        if factory is None:
+            factory = self.links.function(module, key)
+        if factory is not None and factory.returns:
+            roles = {self.classify(r, factory, depth + 1) for r in factory.returns}
+            roles.discard(None)
+            if len({r.kind for r in roles}) == 1:
+                return roles.pop()
+            return None
+        if qualname is not None and last(qualname)[:1].isupper() and _OTHER_OPTIMIZER.fullmatch(last(qualname)) \
+                and not qualname.startswith(("torch.", "keras.", "sklearn.")):
+            return Role(OPTIMIZER, qualname, call=call)  # `Lion(...)` from lion_pytorch, `AdaBelief(...)`
+        if isinstance(func, ast.Name) and qualname is not None and func.id[:1].isupper():
+            return Role(INSTANCE, qualname, call=call)
         return None
 
 

@@ -206,7 +206,8 @@ class DataSplits:
     # -- evidence ---------------------------------------------------------------------------------
     def _known(self, key: str, function: FunctionInfo | None) -> bool:
         return (self.roles.assigned_values(key, function) is not None or self.roles.is_param(key, function)
-                or key in self._nested.get(id(function), ()) or key in self._nested.get(id(None), ()))
+                or key in self._nested.get(id(function), ()) or key in self._nested.get(id(None), ())
+                or key in self.imports.names or key in self.imports.relative)  # `from data import X_train`
 
     def _split_call(self, value: ast.expr) -> SplitCall | None:
         if isinstance(value, ast.Call) and self.imports.qualify(value.func) in K.TRAIN_TEST_SPLIT:
@@ -251,9 +252,9 @@ class DataSplits:
         if key is not None:
             if bound and key in bound:
                 return self._expr(bound[key], function, depth + 1)
-            if self.imports.qualify(node) is not None:
-                return None
-            return self.of_key(key, function, depth)
+            if "." in key and self.imports.qualify(node) is not None:
+                return None  # `np.random.rand`, `torch.randn`: a library's, not data
+            return self.of_key(key, function, depth)  # a bare imported name is data: `from data import X_test`
         if isinstance(node, ast.Subscript):
             return self._subscript(node, function, depth, bound)
         if isinstance(node, ast.Call):

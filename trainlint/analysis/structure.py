@@ -16,6 +16,8 @@ _TRY_TYPES = (ast.Try,) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
 TRY_TYPES = _TRY_TYPES
 FUNCTION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 FOR_TYPES = (ast.For, ast.AsyncFor)
+# The attribute the project layer sets on every node of another module it loads: that module's Structure.
+FOREIGN = "_trainlint_module"
 WITH_TYPES = (ast.With, ast.AsyncWith)
 
 
@@ -55,6 +57,7 @@ class Branch:
     test_calls: list[CallSite]
     arms: list[list["Item"]]  # body, elif/else arms; a Try's body is an arm like the others
     always: list["Item"] = field(default_factory=list)  # a Try's finally
+    function: "FunctionInfo | None" = None  # where it is written (None: the module)
 
 
 @dataclass(eq=False)
@@ -83,6 +86,8 @@ class FunctionInfo:
     nested: dict[str, "FunctionInfo"] = field(default_factory=dict)
     assignments: dict[str, list[ast.expr]] = field(default_factory=dict)
     returns: list[ast.expr] = field(default_factory=list)
+    klass: "ClassInfo | None" = None  # the class it is a method of (also for functions nested in a method)
+    module: "Structure | None" = None  # the module it is written in (another module's, for a project helper)
 
     @property
     def qualname(self) -> str:
@@ -96,8 +101,10 @@ class ClassInfo:
     name: str
     node: ast.ClassDef
     bases: list[str]  # qualified where imported, else the local spelling
+    base_keys: list[str | None] = field(default_factory=list)  # the bases as written (`BaseTrainer`, `base.Trainer`)
     methods: dict[str, FunctionInfo] = field(default_factory=dict)
     attributes: dict[str, list[ast.expr]] = field(default_factory=dict)  # self.x = ...
+    module: "Structure | None" = None
 
 
 @dataclass
@@ -111,6 +118,11 @@ class Structure:
     module_assignments: dict[str, list[ast.expr]]
     argparse_defaults: dict[str, ast.expr | None]  # dest -> default (None: no default given)
     argparse_types: dict[str, str]
+    path: str = "<string>"
+    source: object = None  # its SourceText
+    # What the project around the file can say (functions and classes imported from its other modules);
+    # analysis.links.Links, which knows nothing, when the file is analysed alone.
+    links: object = None
 
 
 def if_arms(node: ast.If) -> tuple[list[ast.expr], list[list[ast.stmt]]]:
@@ -229,8 +241,13 @@ class _Builder:
 
     def build(self) -> Structure:
         body = self.block(self.module.body, None, None)
-        return Structure(self.module, self.imports, body, self.functions, self.classes, self.all_functions,
-                         self.module_assignments, self.argparse_defaults, self.argparse_types)
+        structure = Structure(self.module, self.imports, body, self.functions, self.classes, self.all_functions,
+                              self.module_assignments, self.argparse_defaults, self.argparse_types)
+        for function in self.all_functions:
+            function.module = structure
+        for klass in self.classes.values():
+            klass.module = structure
+        return structure
 
     # -- statements -------------------------------------------------------------------------------
     def block(self, statements: list[ast.stmt], function: FunctionInfo | None, klass: ClassInfo | None) -> list[Item]:
@@ -276,7 +293,8 @@ class _Builder:
             calls = []
             for test in tests:
                 calls.extend(calls_in(test))
-            items.append(Branch(node, calls, [self.block(body, function, klass) for body in bodies]))
+            items.append(Branch(node, calls, [self.block(body, function, klass) for body in bodies],
+                                function=function))
         elif kind in WITH_TYPES:
             item_calls: list[CallSite] = []
             bound = []
@@ -294,10 +312,10 @@ class _Builder:
             if node.orelse:
                 arms[0] = arms[0] + self.block(node.orelse, function, klass)
             always = self.block(node.finalbody, function, klass) if node.finalbody else []
-            items.append(Branch(node, [], arms, always))
+            items.append(Branch(node, [], arms, always, function))
         elif kind is getattr(ast, "Match", None):
             arms = [self.block(case.body, function, klass) for case in node.cases]
-            items.append(Branch(node, calls_in(node.subject), arms + [[]]))
+            items.append(Branch(node, calls_in(node.subject), arms + [[]], function=function))
         else:
             alone = self.starts_line(node) and self.ends_line(node)
             self.small(node, node if alone else None, function, items)
@@ -342,7 +360,7 @@ class _Builder:
 
     def assign(self, key: str, value: ast.expr, function: FunctionInfo | None) -> None:
         if key.startswith("self.") and function is not None:
-            klass = self.classes.get(function.class_name or "")
+            klass = function.klass
             if klass is not None:
                 klass.attributes.setdefault(key, []).append(value)
         if function is None:
@@ -363,7 +381,8 @@ class _Builder:
                 defaults[param.arg] = default
         decorators = [dotted(d.func) if isinstance(d, ast.Call) else dotted(d) for d in node.decorator_list]
         info = FunctionInfo(node.name, node, params, defaults, [], klass.name if klass else
-                            (parent.class_name if parent else None), parent, decorators)
+                            (parent.class_name if parent else None), parent, decorators,
+                            klass=klass if klass else (parent.klass if parent else None))
         info.grad = self.decorator_grad(node)
         info.body = self.block(node.body, info, klass)
         self.all_functions.append(info)
@@ -376,7 +395,7 @@ class _Builder:
 
     def class_def(self, node: ast.ClassDef, parent: FunctionInfo | None) -> None:
         bases = [self.imports.qualify(b) or dotted(b) or "" for b in node.bases]
-        info = ClassInfo(node.name, node, bases)
+        info = ClassInfo(node.name, node, bases, [dotted(b) for b in node.bases])
         self.classes[info.name] = info
         for statement in node.body:
             if isinstance(statement, FUNCTION_TYPES):
@@ -472,5 +491,8 @@ def item_calls(item: Item) -> list[CallSite]:
     return []
 
 
-def build_structure(module: ast.Module, lines: list[str]) -> Structure:
-    return _Builder(module, lines).build()
+def build_structure(module: ast.Module, lines: list[str], path: str = "<string>", source=None,
+                    links=None) -> Structure:
+    structure = _Builder(module, lines).build()
+    structure.path, structure.source, structure.links = path, source, links
+    return structure

@@ -4,9 +4,14 @@ from __future__ import annotations
 import ast
 import contextlib
 import gc
+import os
+from pathlib import Path
 
 from ..analysis import ScriptModel
+from ..analysis.events import LOCAL_CALL
+from ..analysis.links import NOTHING, Links
 from ..analysis.source import SourceText
+from ..project import ProjectLinks, project_for
 from ..config import Settings
 from ..diagnostics import ANALYSIS_LIMIT, Finding, FixInfo, Location
 from ..fixes import EditError, resolve
@@ -53,14 +58,48 @@ class Analysis:
             return findings
         suppressions = Suppressions(self.source.text)
         for raw in self.raws:
-            row, column, end_row, end_column = self.model.span(raw.violation.node)
+            node, message, origin = raw.violation.node, raw.violation.message, None
+            home = self.model.home(node)
+            if home is not None:  # in a helper of another module: report where it is called
+                placed = self._call_site(node)
+                if placed is None:
+                    continue
+                origin = (str(getattr(home, "file", home.path)), node.lineno)
+                node, message = placed[0], f"{placed[1]}, called here: {message}"
+            fix = fix_info(raw, self.source, with_edits)  # a fix with edits in another module is not offered
+            row, column, end_row, end_column = self.model.span(node)
             if suppressions.suppressed(raw.rule.code, row):
                 continue
-            findings.append(Finding(raw.rule.code, raw.rule.name, raw.violation.message, self.path,
-                                    Location(row, column + 1), Location(end_row, end_column + 1),
-                                    fix_info(raw, self.source, with_edits), noqa_row=row))
+            findings.append(Finding(raw.rule.code, raw.rule.name, message, self.path, Location(row, column + 1),
+                                    Location(end_row, end_column + 1), fix, noqa_row=row, origin=origin))
         findings.sort(key=lambda f: (f.location, f.code))
         return findings
+
+
+    def _call_site(self, node: ast.AST) -> tuple[ast.AST, str] | None:
+        """The call in this file through which a helper of another module runs `node`, and that helper
+        (`train_one_epoch()` (engine.py:42)); None when no such call is known."""
+        model = self.model
+        event = model.foreign_event(node)
+        if event is None:
+            return None
+        local = [call for call in event.context.call_chain if model.home(call) is None]
+        if not local:
+            return None
+        call = local[-1]
+        entered = next((e.detail.get("function") for e in model.of_kind(LOCAL_CALL)
+                        if e.site is not None and e.site.call is call), None)
+        if entered is None or entered.node is None or entered.module is None:
+            return call, f"`{model.code(call.func)}()`"
+        return call, f"`{entered.name}()` ({entered.module.path}:{entered.node.lineno})"
+
+
+def links_for(path: str, settings: Settings) -> Links:
+    """The project around a file at `path` (its helpers in other modules are followed), or nothing when the
+    path names no place on disk (`<string>`)."""
+    if path.startswith("<") or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return NOTHING
+    return ProjectLinks(project_for(Path(path), settings.source_folders()), Path(path))
 
 
 def fix_info(raw: Raw, source: SourceText, with_edits: bool = True) -> FixInfo | None:
@@ -90,19 +129,44 @@ def _collector_paused():
         gc.enable()
 
 
-def analyse(text: str, path: str, settings: Settings, source: SourceText | None = None) -> Analysis:
-    """Parse and check `text` with the enabled rules it gives something to check. Raises UnparsableSource."""
+_TEST_FOLDERS = frozenset({"tests", "test", "testing", "unittests"})
+
+
+def is_test_code(path: str) -> bool:
+    """A test module: in a `tests/` (or `test/`, `testing/`) folder, or named `test_*.py`, `*_test.py`,
+    `conftest.py` (not `test.py`: in research code that is the evaluation script). Its training loops and
+    hyperparameters are picked to test something, not to train."""
+    parts = Path(path).parts
+    name = parts[-1] if parts else ""
+    stem = name.rsplit(".", 1)[0]
+    return (stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
+            or any(part in _TEST_FOLDERS for part in parts[:-1]))
+
+
+def analyse(text: str, path: str, settings: Settings, source: SourceText | None = None,
+            links: Links | None = None) -> Analysis:
+    """Parse and check `text` with the enabled rules it gives something to check, following its helpers into
+    the project's other modules through `links`. Raises UnparsableSource."""
     source = source or SourceText(text)
-    rules = needed(text, settings.enabled_rules(path))
+    links = links or NOTHING
+    enabled = settings.enabled_rules(path)
+    if is_test_code(path):
+        enabled = [rule for rule in enabled if not getattr(rule, "training_run", True)]
+    rules = needed(text, enabled)
+    if len(rules) < len(enabled) and any(getattr(rule, "sees_helpers", True) for rule in enabled):
+        helpers = links.helper_texts(text)
+        if helpers:
+            rules = needed(text, enabled, helpers)
     if not rules:
         return Analysis(path, source, None, None, [])
     with _collector_paused():
-        return _analyse(text, path, settings, source, rules)
+        return _analyse(text, path, settings, source, rules, links)
 
 
-def _analyse(text: str, path: str, settings: Settings, source: SourceText, rules: list[Rule]) -> Analysis:
+def _analyse(text: str, path: str, settings: Settings, source: SourceText, rules: list[Rule],
+             links: Links) -> Analysis:
     module = parse(text, path)
-    model = ScriptModel(module, source, path)
+    model = ScriptModel(module, source, path, links)
     raws: list[Raw] = []
     seen: set[tuple[str, int]] = set()
     for rule in rules:

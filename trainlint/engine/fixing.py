@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from ..analysis.links import Links
 from ..config import Settings
 from ..fixes import SAFE, UNSAFE, EditError, Span, apply_spans, overlaps, resolve
-from .analyse import Analysis, Raw, analyse
+from .analyse import Analysis, Raw, analyse, links_for
 from .parse import UnparsableSource, compiles
 from .suppressions import Suppressions
 
@@ -51,10 +52,10 @@ def _describe(analysis: Analysis, raw: Raw) -> str:
     return f"{raw.rule.code} at line {raw.row}"
 
 
-def fix_text(text: str, path: str, settings: Settings, unsafe: bool) -> Fixed:
+def fix_text(text: str, path: str, settings: Settings, unsafe: bool, links: Links | None = None) -> Fixed:
     """Apply the applicable fixes to `text`. Raises UnparsableSource when `text` does not parse, and FixError
     when the fixes never settle."""
-    analysis = analyse(text, path, settings)
+    analysis = analyse(text, path, settings, links=links or links_for(path, settings))
     refused: dict[tuple, str] = {}
     applied = 0
     original_compiles: bool | None = None
@@ -110,7 +111,7 @@ def _try(analysis: Analysis, chosen: list[tuple[Raw, list[Span]]], path: str, se
     if candidate == analysis.source.text:
         return None, "the fix changes nothing"
     try:
-        result = analyse(candidate, path, settings)
+        result = analyse(candidate, path, settings, links=getattr(analysis.model, "links", None))
     except UnparsableSource as error:
         return None, f"the code after the fix would not parse ({error.finding.message})"
     if original_compiles and not compiles(candidate):

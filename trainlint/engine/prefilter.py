@@ -11,13 +11,20 @@ from __future__ import annotations
 from ..rules import Rule
 
 
-def needed(text: str, rules: list[Rule]) -> list[Rule]:
-    """The rules whose requirements `text` meets (plain substring tests: cheap next to a parse)."""
+def needed(text: str, rules: list[Rule], helpers: list[str] | None = None) -> list[Rule]:
+    """The rules whose requirements `text` meets, or (for rules that follow helpers into other modules) the
+    text together with `helpers`, the text of the project modules it imports. Plain substring tests."""
     found: dict[str, bool] = {}
+    elsewhere: dict[str, bool] = {}
 
-    def mentions(word: str) -> bool:
+    def mentions(word: str, rule: Rule) -> bool:
         if word not in found:
             found[word] = word in text
-        return found[word]
+        if found[word] or not helpers or not getattr(rule, "sees_helpers", True):
+            return found[word]
+        if word not in elsewhere:
+            elsewhere[word] = any(word in other for other in helpers)
+        return elsewhere[word]
 
-    return [rule for rule in rules if all(any(mentions(word) for word in group) for group in getattr(rule, "requires", ()))]
+    return [rule for rule in rules
+            if all(any(mentions(word, rule) for word in group) for group in getattr(rule, "requires", ()))]

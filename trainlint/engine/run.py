@@ -8,7 +8,8 @@ from ..config import Settings
 from ..diagnostics import IO_ERROR, FileResult, Finding, Location
 from ..files import ReadError, SourceFile, read_source
 from ..fixes import write_atomic
-from .analyse import analyse
+from ..analysis.links import Links
+from .analyse import analyse, links_for
 from .cache import Cache
 from .fixing import FixError, Fixed, fix_text
 from .parse import UnparsableSource
@@ -17,12 +18,13 @@ from .parse import UnparsableSource
 def lint_source(source: str, path: str = "<string>", settings: Settings | None = None, *,
                 fix_edits: bool = True) -> list[Finding]:
     """Findings for `source`, sorted by position. Never raises for any text: a file Python cannot parse
-    gives one E999 finding.
+    gives one E999 finding. When `path` names a file of a project, the helpers it imports from the project's
+    other modules are followed (read, never run).
 
     Each fixable finding carries its fix; with `fix_edits` (the default) also the text edit the fix makes."""
     settings = settings or Settings()
     try:
-        analysis = analyse(source, path, settings)
+        analysis = analyse(source, path, settings, links=links_for(path, settings))
     except UnparsableSource as error:
         return [error.finding]
     return analysis.findings(fix_edits)
@@ -63,16 +65,17 @@ def _check(path: Path, settings: Settings, fix: bool, unsafe: bool, diff: bool, 
         return result
     if source is None:
         return result
+    links = links_for(name, settings)
     key = cache.key(name, source.text.encode("utf-8", "surrogatepass"), settings) if cache else None
     if key is not None:
-        cached = cache.get(key, name)
+        cached = cache.get(key, name, _digest(links))
         if cached is not None and not ((fix or diff) and source.notebook is None
                                        and any(_applies(f, unsafe) for f in cached)):
             result.findings = cached
             return result
     if (fix or diff) and source.notebook is None:
         try:
-            fixed = fix_text(source.text, name, settings, unsafe)
+            fixed = fix_text(source.text, name, settings, unsafe, links)
         except FixError as error:
             result.fix_error = str(error)
         except UnparsableSource:
@@ -81,27 +84,43 @@ def _check(path: Path, settings: Settings, fix: bool, unsafe: bool, diff: bool, 
             result.refused_fixes = fixed.refused
             if fixed.text == source.text:  # nothing to fix: the loop's analysis is the lint
                 result.findings = fixed.analysis.findings(fix_edits)
-                _store(cache, key, result.findings)
+                _store(cache, key, result.findings, links)
                 return result
             if _write(path, source, fixed, result, fix and not diff):
                 result.findings = fixed.analysis.findings(fix_edits)
                 if cache is not None:
                     _store(cache, cache.key(name, fixed.text.encode("utf-8", "surrogatepass"), settings),
-                           result.findings)
+                           result.findings, links)
                 return result
-    result.findings = _map_notebook(lint_source(source.text, name, settings, fix_edits=fix_edits), source)
+    try:
+        findings = analyse(source.text, name, settings, links=links).findings(fix_edits)
+    except UnparsableSource as error:
+        findings = [error.finding]
+    result.findings = _map_notebook(findings, source)
     if not result.fix_error:
-        _store(cache, key, result.findings)
+        _store(cache, key, result.findings, links)
     return result
+
+
+def _digest(links: Links):
+    """How the cache checks that the project modules an entry depended on are unchanged."""
+    project = getattr(links, "project", None)
+    if project is None:
+        return None
+
+    def digest(path: str) -> str | None:
+        module = project.module(Path(path))
+        return module.digest if module is not None else None
+    return digest
 
 
 def _applies(finding: Finding, unsafe: bool) -> bool:
     return finding.fix is not None and (finding.fix.applicability == "safe" or unsafe)
 
 
-def _store(cache: Cache | None, key: str | None, findings: list[Finding]) -> None:
+def _store(cache: Cache | None, key: str | None, findings: list[Finding], links: Links) -> None:
     if cache is not None and key is not None:
-        cache.put(key, findings)
+        cache.put(key, findings, {str(path): digest for path, digest in getattr(links, "read", {}).items()})
 
 
 def _write(path: Path, source: SourceFile, fixed: Fixed, result: FileResult, write: bool) -> bool:

@@ -41,6 +41,12 @@ class Rule:
     # in its text (`backward` and `step` for a missing zero_grad). The engine skips the rule (and the file,
     # when no rule is left) without parsing. A requirement must hold for *every* finding the rule can make.
     requires: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    # Can the rule find something through a helper of another module of the project (a loop that calls
+    # `train_one_epoch()` from engine.py)? Then the words may also be in the modules the file imports.
+    sees_helpers: ClassVar[bool] = True
+    # Is the rule's premise a real training run? Then it stays silent in test code (tests/, test_*.py,
+    # *_test.py, conftest.py), where odd loops and extreme hyperparameters are picked on purpose.
+    training_run: ClassVar[bool] = True
 
     def check(self, model: ScriptModel, options: dict[str, Any]) -> Iterable[Violation]:
         raise NotImplementedError

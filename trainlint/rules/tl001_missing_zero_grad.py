@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from ..analysis import ScriptModel
 from ..analysis.events import BACKWARD, OPAQUE_USE, OPT_STEP, ZERO_GRAD, Event, LoopFrame
+from ..analysis.order import exclusive
 from ..analysis.roles import MODEL, OPTIMIZER
 from ..fixes import Fix, InsertBefore, statement
 from .base import FIX_SAFE, Rule, Violation
@@ -62,11 +63,10 @@ class MissingZeroGrad(Rule):
             events = model.events_in(frame)
             if not any(e.kind == BACKWARD for e in events):
                 continue
-            for step in _first_step_per_optimizer(events):
-                if _steps_in_inner_loop(model, frame, step.subject) or _clears(model, events, step):
-                    continue
-                before = [e for e in events if e.kind == BACKWARD and e.index < step.index]
-                backward = before[-1] if before else next(e for e in events if e.kind == BACKWARD)
+            for step in _uncleared_steps(model, frame, events):
+                backwards = [e for e in events if e.kind == BACKWARD and not exclusive(e, step)]
+                before = [e for e in backwards if e.index < step.index]
+                backward = before[-1] if before else backwards[0]
                 name = step.spelled
                 yield Violation(
                     backward.node,
@@ -76,22 +76,31 @@ class MissingZeroGrad(Rule):
                 )
 
 
-def _first_step_per_optimizer(events: list[Event]) -> list[Event]:
-    steps: dict[str | None, Event] = {}
-    for event in events:
-        if event.kind == OPT_STEP and event.subject is not None and event.context.grad_enabled:
-            steps.setdefault(event.subject, event)
-    return list(steps.values())
+def _uncleared_steps(model: ScriptModel, frame: LoopFrame, events: list[Event]) -> list[Event]:
+    """Per optimizer, the first step of the iteration that a backward reaches and nothing clears: a zero_grad
+    in another arm of the same `if` (the bf16 arm, when the step is in the fp32 arm) does not clear it."""
+    inner = _inner_steps(model, frame)
+    found: dict[str, Event] = {}
+    for step in events:
+        if (step.kind != OPT_STEP or step.subject is None or not step.context.grad_enabled
+                or step.subject in found or step.subject in inner):
+            continue
+        if not any(e.kind == BACKWARD and not exclusive(e, step) for e in events):
+            continue
+        if not _clears(model, [e for e in events if not exclusive(e, step)], step):
+            found[step.subject] = step
+    return list(found.values())
 
 
-def _steps_in_inner_loop(model: ScriptModel, frame: LoopFrame, optimizer: str) -> bool:
-    """A nested loop that does backward and step on its own is the iteration to judge, not this one."""
+def _inner_steps(model: ScriptModel, frame: LoopFrame) -> set[str]:
+    """The optimizers stepped by nested loops that run backward and step on their own: those loops are the
+    iterations to judge, not this one."""
+    stepped = set()
     for inner in model.inner_loops(frame):
         events = model.events_in(inner)
-        if any(e.kind == BACKWARD for e in events) and any(
-                e.kind == OPT_STEP and e.subject == optimizer for e in events):
-            return True
-    return False
+        if any(e.kind == BACKWARD for e in events):
+            stepped.update(e.subject for e in events if e.kind == OPT_STEP and e.subject)
+    return stepped
 
 
 def _clears(model: ScriptModel, events: list[Event], step: Event) -> bool:

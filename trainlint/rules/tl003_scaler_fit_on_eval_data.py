@@ -96,7 +96,8 @@ class ScalerFitOnEvalData(Rule):
     fix = FIX_SAFE
     frameworks = ("pytorch", "keras")
     requires = (("fit", "adapt"), ("sklearn", "Normalization", "TextVectorization", "StringLookup", "IntegerLookup",
-                                   "Discretization", "FeatureSpace"))  # a fit, and a transformer that learns
+                                   "Discretization", "FeatureSpace", "Scaler", "QuantileTransformer",
+                                   "PowerTransformer"))  # a fit, and a transformer that learns
 
     def check(self, model: ScriptModel, options):
         fits = [e for e in model.of_kind(DATA_FIT) if _learns_from_data(e) and e.detail.get("data") is not None]

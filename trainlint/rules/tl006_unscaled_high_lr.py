@@ -124,6 +124,7 @@ class UnscaledHighLr(Rule):
     options = {"thresholds": {}}
     requires = (("Adam", "SGD", "Nadam", "RMSprop", "Adagrad", "Adadelta", "Adafactor", "Rprop", "LBFGS", "Ftrl", "Lion",
                  "Lamb"),)  # a known optimizer
+    sees_helpers = False  # it reads the optimizers this file builds; another module's are reported there
 
     def check(self, model: ScriptModel, options):
         thresholds = options.get("thresholds") or {}
