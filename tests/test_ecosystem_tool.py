@@ -240,6 +240,18 @@ def test_checkout_skips_blobs_the_mirror_lacks_and_lists_them(mirror, tmp_path):
     assert "missing big.bin" in (tree / checkout.MARKER).read_text()
 
 
+def test_checkout_without_a_mirror_clones_and_checks_out_the_commit(mirror, tmp_path):
+    _, commit = mirror
+    (tmp_path / "src" / "pkg" / "train.py").write_text("import torch  # changed after the pinned commit\n")
+    _git("commit", "-q", "-am", "two", cwd=tmp_path / "src")
+    repo = checkout.Repo("own/proj", commit, "research")
+    url = (tmp_path / "src").as_uri()  # stands for https://github.com/{name}
+    done = checkout.materialise(repo, tmp_path / "eco", None, clone_url=url)
+    tree = tmp_path / "eco" / "own__proj"
+    assert done == "written"
+    assert (tree / "pkg" / "train.py").read_text() == "import torch\n" and not (tree / ".git").exists()
+
+
 def test_corpus_rejects_a_malformed_pin(tmp_path):
     bad = tmp_path / "repos.toml"
     bad.write_text('[[repo]]\nname = "own/proj"\ncommit = "abc"\ngroup = "research"\n')

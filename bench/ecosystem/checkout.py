@@ -30,6 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPOSITORY_ROOT = HERE.parent.parent
+CLONE_URL = "https://github.com/{name}"
 
 sys.path.insert(0, str(HERE))
 # A sibling module, not a package: these scripts run as files.
@@ -143,8 +144,7 @@ def _from_mirror(git_dir: Path, commit: str, destination: Path) -> list[str]:
     return _from_blobs(git_dir, commit, destination)
 
 
-def _from_github(name: str, commit: str, destination: Path) -> list[str]:
-    url = f"https://github.com/{name}"
+def _from_clone(url: str, commit: str, destination: Path) -> list[str]:
     cloned = _git("clone", "--quiet", "--filter=blob:none", "--no-checkout", url, str(destination))
     if cloned.returncode != 0:
         raise CheckoutError(cloned.stderr.decode(errors="replace").strip())
@@ -158,7 +158,7 @@ def _from_github(name: str, commit: str, destination: Path) -> list[str]:
     return []
 
 
-def materialise(repo: Repo, ecosystem: Path, mirror_root: Path | None) -> str:
+def materialise(repo: Repo, ecosystem: Path, mirror_root: Path | None, clone_url: str = CLONE_URL) -> str:
     """Bring one repository's tree to its pinned commit; returns what was done, for the log."""
     tree = ecosystem / folder_name(repo.name)
     if marker_commit(tree) == repo.commit:
@@ -177,8 +177,8 @@ def materialise(repo: Repo, ecosystem: Path, mirror_root: Path | None) -> str:
             source = str(git_dir)
         else:
             shutil.rmtree(temporary)
-            missing = _from_github(repo.name, repo.commit, temporary)
-            source = f"https://github.com/{repo.name}"
+            source = clone_url.format(name=repo.name)
+            missing = _from_clone(source, repo.commit, temporary)
         lines = [f"commit {repo.commit}", f"source {source}", *(f"missing {path}" for path in missing)]
         (temporary / MARKER).write_text("\n".join(lines) + "\n", encoding="utf-8")
         if tree.exists():
