@@ -181,6 +181,9 @@ def materialise(repo: Repo, ecosystem: Path, mirror_root: Path | None, clone_url
             missing = _from_clone(source, repo.commit, temporary)
         lines = [f"commit {repo.commit}", f"source {source}", *(f"missing {path}" for path in missing)]
         (temporary / MARKER).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        # An empty .git folder, as a user's clone has one: it marks the repository's top as its project root,
+        # so trainlint's project layer resolves its imports there and never in a folder above .ecosystem/.
+        (temporary / ".git").mkdir(exist_ok=True)
         if tree.exists():
             shutil.rmtree(tree)
         temporary.rename(tree)

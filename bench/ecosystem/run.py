@@ -273,7 +273,7 @@ class RepoRun:
                 "seconds": round(self.seconds, 2), "findings": len(self.findings), "error": self.error}
 
 
-def lint_repo(repo: Repo, ecosystem: Path, python: str = sys.executable) -> RepoRun:
+def lint_repo(repo: Repo, ecosystem: Path, python: str = sys.executable, select: str | None = None) -> RepoRun:
     """One trainlint subprocess for one repository, run from the repository's folder so that paths in
     the findings are relative to it; PYTHONPATH makes it this checkout's trainlint."""
     tree = ecosystem / folder_name(repo.name)
@@ -289,7 +289,7 @@ def lint_repo(repo: Repo, ecosystem: Path, python: str = sys.executable) -> Repo
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPOSITORY_ROOT), environment.get("PYTHONPATH")]))
     command = [python, "-m", "trainlint", "check", "--output-format", "json", "--exit-zero", "--no-cache",
-               "--config", str(CONFIG), *(repo.paths or ["."])]
+               "--config", str(CONFIG), *(["--select", select] if select else []), *(repo.paths or ["."])]
     started = time.perf_counter()
     result = subprocess.run(command, cwd=tree, env=environment, capture_output=True, text=True)
     if result.returncode == 2 and "unrecognized arguments: --no-cache" in result.stderr:
@@ -494,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, help="an earlier findings JSON: print what was added and removed")
     parser.add_argument("--repos", help="comma-separated owner/name list: only these")
     parser.add_argument("--group", help="only the repositories of this group")
+    parser.add_argument("--select", help="comma-separated rule codes or prefixes: lint and compare only these "
+                                         "(reviews and the baseline of other rules are left out)")
     parser.add_argument("--table-markdown", action="store_true",
                         help="print only the per-rule and per-group tables, as markdown (for docs/precision.md)")
     parser.add_argument("-q", "--quiet", action="store_true", help="count the unreviewed findings, do not list them")
@@ -510,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         run = restrict(run, chosen)
     else:
         repos = select_repos(load_repos(args.repos_file), args.repos, args.group)
-        run = lint_all(repos, args.root / ".ecosystem", quiet_table=args.table_markdown)
+        run = lint_all(repos, args.root / ".ecosystem", quiet_table=args.table_markdown, select=args.select)
         output = args.output or args.root / ".ecosystem" / "findings.json"
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(run, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -520,7 +522,11 @@ def main(argv: list[str] | None = None) -> int:
     groups = {r["name"]: r.get("group", "?") for r in run["repos"]}
     linted = {r["name"] for r in run["repos"] if not r.get("error")}
     failed = [r["name"] for r in run["repos"] if r.get("error")]
-    matched = match(run["findings"], load_reviews(args.reviewed), linted)
+    reviews = load_reviews(args.reviewed)
+    if args.select:
+        run = {**run, "findings": [f for f in run["findings"] if selected(f["code"], args.select)]}
+        reviews = [r for r in reviews if selected(r.code, args.select)]
+    matched = match(run["findings"], reviews, linted)
     if args.table_markdown:
         print_tables(run, matched, groups, markdown=True)
         return 0
@@ -532,21 +538,28 @@ def main(argv: list[str] | None = None) -> int:
                                        encoding="utf-8")
         print(f"\n{len(rows)} unreviewed rows written to {args.unreviewed_tsv}")
     if args.baseline is not None:
-        print_baseline(baseline_diff(load_run(args.baseline), run), args.baseline)
+        baseline = load_run(args.baseline)
+        if args.select:
+            baseline = {**baseline, "findings": [f for f in baseline["findings"] if selected(f["code"], args.select)]}
+        print_baseline(baseline_diff(baseline, run), args.baseline)
     for name in failed:
         error = next(r["error"] for r in run["repos"] if r["name"] == name)
         print(f"error: {name}: {error}", file=sys.stderr)
     return exit_status(matched, failed)
 
 
-def lint_all(repos: list[Repo], ecosystem: Path, quiet_table: bool = False) -> dict:
+def selected(code: str, select: str) -> bool:
+    return any(code.startswith(s.strip()) for s in select.split(",") if s.strip())
+
+
+def lint_all(repos: list[Repo], ecosystem: Path, quiet_table: bool = False, select: str | None = None) -> dict:
     """Lint each repository in turn (trainlint itself spreads one repository's files over the cores)."""
     log = sys.stderr if quiet_table else sys.stdout
     print(f"{'repository':<55} {'files':>6} {'lines':>8} {'findings':>8} {'seconds':>8}", file=log)
     started = time.perf_counter()
     runs = []
     for repo in repos:
-        result = lint_repo(repo, ecosystem)
+        result = lint_repo(repo, ecosystem, select=select)
         runs.append(result)
         status = f"  ERROR {result.error}" if result.error else ""
         print(f"{repo.name:<55} {result.files:>6} {result.lines:>8} {len(result.findings):>8} "
