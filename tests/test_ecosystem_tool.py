@@ -249,7 +249,8 @@ def test_checkout_without_a_mirror_clones_and_checks_out_the_commit(mirror, tmp_
     done = checkout.materialise(repo, tmp_path / "eco", None, clone_url=url)
     tree = tmp_path / "eco" / "own__proj"
     assert done == "written"
-    assert (tree / "pkg" / "train.py").read_text() == "import torch\n" and not (tree / ".git").exists()
+    assert (tree / "pkg" / "train.py").read_text() == "import torch\n"
+    assert (tree / ".git").is_dir() and not any((tree / ".git").iterdir())  # a bare marker of the project root
 
 
 def test_corpus_rejects_a_malformed_pin(tmp_path):
