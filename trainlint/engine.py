@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import bisect
 import contextlib
+import dataclasses
 import gc
 import os
 import re
@@ -22,8 +23,9 @@ import libcst as cst
 from .analysis import ScriptModel
 from .config import Settings
 from .diagnostics import IO_ERROR, SYNTAX_ERROR, FileResult, Finding, FixInfo, Location, TextEdit
-from .files import ReadError, SourceFile, read_source, split_lines
+from .files import ReadError, read_source, split_lines
 from .fixes import SAFE, UNSAFE, Fix, InsertAfter, InsertBefore, Remove, Replace, apply_edits, write_atomic
+from .notebook import NotebookSource
 from .rules import Rule, Violation
 
 # `# noqa`, `# noqa: TL001`, `# noqa: TL001, TL004` (also `# NOQA:TL001,TL004`); not `# noqasomething`.
@@ -401,7 +403,8 @@ def check_file(path: Path, settings: Settings, fix: bool = False, unsafe: bool =
 
     The file is written only when every fix applied, the result parses and re-lints clean of them, it
     encodes back to the file's encoding (BOM and newlines kept), and the file did not change meanwhile;
-    otherwise it is left untouched and `fix_error` says why. Notebooks are never written.
+    otherwise it is left untouched and `fix_error` says why. A notebook's joined cells are fixed as one
+    text and only the changed cells' sources are rewritten (trainlint/notebook.py).
     """
     name = str(path)
     result = FileResult(name)
@@ -413,7 +416,7 @@ def check_file(path: Path, settings: Settings, fix: bool = False, unsafe: bool =
         return result
     if source is None:
         return result
-    if (fix or diff) and source.notebook is None:
+    if fix or diff:
         try:
             fixed = _fix_source(source.text, name, settings, unsafe)
         except FixError as error:
@@ -422,26 +425,33 @@ def check_file(path: Path, settings: Settings, fix: bool = False, unsafe: bool =
             pass  # reported below
         else:
             if fixed.text == source.text:  # nothing to fix: the loop's analysis is the lint
-                result.findings = _final_findings(name, fixed, fix_edits)
+                result.findings = _map_notebook(_final_findings(name, fixed, fix_edits), source.notebook)
                 return result
-            try:
-                data = source.to_bytes(fixed.text)  # --diff must not show what --fix could not write
+            notebook, text = source.notebook, fixed.text
+            try:  # --diff must not show what --fix could not write
+                if notebook is not None:  # the changed cells go back into the notebook's JSON
+                    change = notebook.apply_fix(fixed.text)
+                    data, notebook, text, result.cells = change.data, change.source, change.source.text, change.cells
+                else:
+                    data = source.to_bytes(fixed.text)
             except ValueError as error:
                 result.fix_error = str(error)
             else:
-                result.original, result.fixed, result.fixed_count = source.text, fixed.text, fixed.applied
+                result.original, result.fixed, result.fixed_count = source.text, text, fixed.applied
                 if fix and not diff:
                     try:
                         write_atomic(path, data, expect=source.signature)
                     except OSError as error:
                         result.fix_error = f"could not write the fixed file: {error.strerror or error}"
                         result.original = result.fixed = None
-                        result.fixed_count = 0
+                        result.fixed_count, result.cells = 0, ()
                     else:
                         result.written = True
-                        result.findings = _final_findings(name, fixed, fix_edits)
-                        return result
-    result.findings = _map_notebook(lint_source(source.text, name, settings, fix_edits=fix_edits), source)
+                        if text == fixed.text:  # else a notebook kept a cell separator: lint what was written
+                            result.findings = _map_notebook(_final_findings(name, fixed, fix_edits), notebook)
+                            return result
+                        source = dataclasses.replace(source, text=text, notebook=notebook)
+    result.findings = _map_notebook(lint_source(source.text, name, settings, fix_edits=fix_edits), source.notebook)
     return result
 
 
@@ -451,26 +461,8 @@ def _final_findings(path: str, fixed: _Fixed, edits: bool) -> list[Finding]:
     return _findings(path, fixed.text, fixed.module, fixed.model, fixed.raws, edits=edits)
 
 
-def _map_notebook(findings: list[Finding], source: SourceFile) -> list[Finding]:
-    if source.notebook is None:
-        return findings
-    mapped = []
-    for finding in findings:
-        cell, row = source.notebook.locate(finding.location.row)
-        _, end_row = source.notebook.locate(finding.end_location.row)
-        message = _LINE_REFERENCE.sub(lambda m: _cell_line(source, int(m.group(1))), finding.message)
-        mapped.append(Finding(finding.code, finding.name, message, finding.filename,
-                              Location(row, finding.location.column), Location(end_row, finding.end_location.column),
-                              None, row, cell))
-    return mapped
-
-
-_LINE_REFERENCE = re.compile(r"\bline (\d+)\b")
-
-
-def _cell_line(source: SourceFile, row: int) -> str:
-    cell, line = source.notebook.locate(row)
-    return f"cell {cell}, line {line}"
+def _map_notebook(findings: list[Finding], notebook: NotebookSource | None) -> list[Finding]:
+    return findings if notebook is None else notebook.locate_findings(findings)
 
 
 def _error_result(path: Path, message: str) -> FileResult:
