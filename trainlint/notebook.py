@@ -616,9 +616,11 @@ def rewrite_notebook(data: bytes, new_sources: dict[int, str]) -> bytes:
     except UnicodeEncodeError:
         raise ValueError("the fixed source cannot be written as UTF-8") from None
     expected = original
-    for index, source in new_sources.items():
-        cell = expected["cells"][index]
-        cell["source"] = source.splitlines(True) if isinstance(cell["source"], list) else source
+    for (start, end, value), (index, source) in zip(splices, new_sources.items()):
+        written = json.loads(value)
+        if ("".join(written) if isinstance(written, list) else written) != source:
+            raise ValueError(f"cell {index + 1}'s new source would not read back as written")
+        expected["cells"][index]["source"] = written
     if json.loads(text) != expected:
         raise ValueError("the rewritten notebook would differ in more than the fixed cells")
     return (b"\xef\xbb\xbf" if bom else b"") + result
