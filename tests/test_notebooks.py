@@ -329,7 +329,8 @@ def test_fix_inside_a_block_with_a_shell_line(project, capsys):
     path = project / "nb.ipynb"
     path.write_bytes(nbformat_layout(original))
     assert run(capsys, "--fix", "nb.ipynb")[0] == 0
-    assert path.read_bytes() == nbformat_layout(with_source(original, 1, "if True:\n    !pip install torch\n" + FIXED_LOOP))
+    expected = "if True:\n    !pip install torch\n" + FIXED_LOOP
+    assert path.read_bytes() == nbformat_layout(with_source(original, 1, expected))
 
 
 @pytest.mark.parametrize("source", [
@@ -421,7 +422,8 @@ def test_cells_after_attributes_lines_inserted_at_a_cell_boundary_by_their_side_
 
 
 def test_cells_after_refuses_to_put_code_above_a_cell_magic_or_inside_a_continued_command():
-    source = notebook_source([("code", "x = 0"), ("code", "%%time\ny = 1\n"), ("code", "!pip install \\\n  torch\nz = 1")])
+    source = notebook_source([("code", "x = 0"), ("code", "%%time\ny = 1\n"),
+                              ("code", "!pip install \\\n  torch\nz = 1")])
     with pytest.raises(ValueError, match=r"cell 2, line 1"):
         source.cells_after(source.text.replace("\n\npass  # %%time", "\n\nnew()\npass  # %%time"))
     assert source.cells_after(source.text.replace("y = 1", "new()\ny = 1")) == {1: "%%time\nnew()\ny = 1\n"}
@@ -447,6 +449,26 @@ def test_findings_carry_fix_edits_in_the_rows_of_their_cell(project, capsys):
     start, end = edit["location"]["row"] - 1, edit["end_location"]["row"] - 1
     assert "".join(lines[:start]) + edit["content"] + "".join(lines[end:]) == \
         "%matplotlib inline\n" + FIXED_LOOP
+
+
+def test_a_fix_in_another_cell_than_its_finding_is_offered_without_edits_and_still_applied(project, capsys):
+    """`model.eval()` in a helper's cell, the missing `model.train()` in the loop's cell: edits in the
+    loop cell's rows would be read as rows of the helper's cell, so JSON gives none; --fix applies it."""
+    model = ("import torch\nmodel = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))\n"
+             "opt = torch.optim.SGD(model.parameters(), lr=0.1)")
+    helper = "def evaluate():\n    model.eval()\n    with torch.no_grad():\n        return model(torch.randn(2, 4)).sum()"
+    loop = ("for epoch in range(3):\n    loss = model(torch.randn(2, 4)).sum()\n    opt.zero_grad()\n"
+            "    loss.backward()\n    opt.step()\n    evaluate()")
+    original = notebook(model, helper, loop)
+    path = project / "nb.ipynb"
+    path.write_bytes(nbformat_layout(original))
+    _, out, _ = run(capsys, "--output-format", "json", "nb.ipynb")
+    [finding] = json.loads(out)
+    assert (finding["code"], finding["cell"], finding["location"]["row"]) == ("TL007", 2, 2)
+    assert finding["fix"]["applicability"] == "safe" and finding["fix"]["edits"] == []
+    assert run(capsys, "--fix", "nb.ipynb")[0] == 0
+    fixed_loop = loop.replace("for epoch in range(3):\n", "for epoch in range(3):\n    model.train()\n")
+    assert path.read_bytes() == nbformat_layout(with_source(original, 2, fixed_loop))
 
 
 # --- rewrite_notebook --------------------------------------------------------------------------------------
@@ -501,7 +523,8 @@ def test_every_format_names_the_cell_and_the_ipynb_file(project, capsys):
 # --- the fixed notebook still runs -------------------------------------------------------------------------
 
 def test_the_fixed_cells_run_and_no_longer_accumulate_gradients(project, capsys):
-    setup = "import torch\ntorch.manual_seed(0)\nmodel = torch.nn.Linear(4, 1)\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\nx = torch.randn(8, 4)\ngrads = []"
+    setup = ("import torch\ntorch.manual_seed(0)\nmodel = torch.nn.Linear(4, 1)\n"
+             "opt = torch.optim.SGD(model.parameters(), lr=0.1)\nx = torch.randn(8, 4)\ngrads = []")
     loop = ("for step in range(3):\n"
             "    loss = model(x).sum()\n"
             "    loss.backward()\n"

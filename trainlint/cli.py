@@ -152,8 +152,8 @@ def _print_diff(results: list[FileResult]) -> bool:
         if result.fixed is None or result.original is None:
             continue
         changed = True
-        if result.cells:  # a notebook: one diff per changed cell, of its source (not of the JSON), as ruff
-            for number, before, after in result.cells:
+        if result.cell_changes:  # a notebook: a diff per changed cell, of its code (not its JSON), as ruff
+            for number, before, after in result.cell_changes:
                 sys.stdout.write(unified_diff(before, after, f"{result.filename}:cell {number}"))
             continue
         sys.stdout.write(unified_diff(result.original, result.fixed, result.filename))

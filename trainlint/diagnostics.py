@@ -65,4 +65,4 @@ class FileResult:
     fixed_count: int = 0
     fix_error: str | None = None  # why fixes were not applied, if they were refused
     written: bool = False
-    cells: tuple[tuple[int, str, str], ...] = ()  # notebook cells the fixes change: (number, before, after)
+    cell_changes: tuple[tuple[int, str, str], ...] = ()  # notebook cells the fixes change: (number, before, after)

@@ -431,7 +431,8 @@ def check_file(path: Path, settings: Settings, fix: bool = False, unsafe: bool =
             try:  # --diff must not show what --fix could not write
                 if notebook is not None:  # the changed cells go back into the notebook's JSON
                     change = notebook.apply_fix(fixed.text)
-                    data, notebook, text, result.cells = change.data, change.source, change.source.text, change.cells
+                    data, notebook, text = change.data, change.source, change.source.text
+                    result.cell_changes = change.cells
                 else:
                     data = source.to_bytes(fixed.text)
             except ValueError as error:
@@ -444,7 +445,7 @@ def check_file(path: Path, settings: Settings, fix: bool = False, unsafe: bool =
                     except OSError as error:
                         result.fix_error = f"could not write the fixed file: {error.strerror or error}"
                         result.original = result.fixed = None
-                        result.fixed_count, result.cells = 0, ()
+                        result.fixed_count, result.cell_changes = 0, ()
                     else:
                         result.written = True
                         if text == fixed.text:  # else a notebook kept a cell separator: lint what was written

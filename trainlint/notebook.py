@@ -413,7 +413,7 @@ def _rebuild(cell: _Cell, changes: list[tuple[int, int, list[str]]]) -> str:
     text (IPython lines as they were) and line endings, new ones take the cell's usual ending."""
     lines, endings = _split(cell.source)
     items: list[tuple[str, str | None]] = list(zip(lines, endings))
-    for a, b, new in sorted(changes, key=lambda change: change[0], reverse=True):
+    for a, b, new in sorted(changes, key=lambda change: change[:2], reverse=True):  # from the end
         items[a:b] = [(line, None) for line in new]
     usual = Counter(e for e in endings if e).most_common(1)
     newline = usual[0][0] if usual else "\n"
