@@ -41,12 +41,15 @@ class SourceLines:
         # After --fix the findings refer to the fixed text, which is what was written.
         self._written = {r.filename: r.fixed for r in results if r.written and r.fixed is not None}
         self._cache: dict[str, list[str] | None] = {}
+        self._notebooks: dict[str, NotebookSource | None] = {}
 
     def cell(self, filename: str, number: int) -> list[str] | None:
         """The lines of a notebook's code cell `number` as it is on disk now (after --fix, fixed)."""
         key = f"{filename}\0{number}"
         if key not in self._cache:
-            notebook = _read_notebook(Path(filename))
+            if filename not in self._notebooks:
+                self._notebooks[filename] = _read_notebook(Path(filename))
+            notebook = self._notebooks[filename]
             source = notebook.cell_source(number) if notebook is not None else None
             self._cache[key] = None if source is None else _LINE_BREAK.split(source)
         return self._cache[key]
