@@ -1,6 +1,6 @@
 """`--fix` never loses or corrupts a file: it keeps the encoding, BOM, newlines, mode and symlinks,
 writes atomically, refuses (and says so) when the result cannot be trusted, settles in one run, and
-`--diff` / the JSON fix edits show exactly what `--fix` writes. Notebooks are never rewritten."""
+`--diff` / the JSON fix edits show exactly what `--fix` writes. Notebooks: tests/test_notebooks.py."""
 from __future__ import annotations
 
 import json
@@ -163,23 +163,6 @@ def test_json_fix_edits_applied_to_the_file_give_what_fix_writes(project, capsys
     edited = "".join(lines[:start]) + edit["content"] + "".join(lines[end:])
     fix(capsys, "train.py")
     assert (project / "train.py").read_bytes().decode() == edited
-
-
-def test_diff_and_fix_leave_notebooks_byte_identical(project, capsys):
-    cells = ["import torch\nmodel = torch.nn.Linear(4, 1)\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n",
-             "for x in range(3):\n    loss = model(torch.randn(2, 4)).sum()\n    loss.backward()\n    opt.step()\n"]
-    data = json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-                                  "source": c.splitlines(keepends=True)} for c in cells],
-                       "metadata": {"kernelspec": {"language": "python", "name": "python3"}},
-                       "nbformat": 4, "nbformat_minor": 5}, indent=1).encode()
-    path = project / "nb.ipynb"
-    path.write_bytes(data)
-    mtime = path.stat().st_mtime_ns
-    code, out, _ = fix(capsys, "nb.ipynb")
-    assert code == 1 and "nb.ipynb:cell 2:3:5: TL001" in out
-    code, out, _ = diff(capsys, "nb.ipynb")
-    assert (code, out) == (0, "")
-    assert path.read_bytes() == data and path.stat().st_mtime_ns == mtime
 
 
 # --- refusals: the file stays untouched and the user is told which file and why ------------------

@@ -155,13 +155,19 @@ def test_full_quiet_prints_findings_without_summary(project, capsys):
     assert "Found" not in out
 
 
-def test_full_skips_the_excerpt_for_notebook_findings(project, capsys):
-    (project / "nb.ipynb").write_text(notebook([BUGGY]))
+def test_full_shows_the_cell_source_under_notebook_findings(project, capsys):
+    (project / "nb.ipynb").write_text(notebook(["import torch\n", BUGGY]))
     _, out, _ = run(capsys, "nb.ipynb")
     lines = out.splitlines()
-    assert lines[0].startswith("nb.ipynb:cell 1:6:5: TL001")
-    assert lines[1] == ""  # straight to the next block: no excerpt of the .ipynb's JSON
-    assert not any(" | " in line for line in lines)
+    assert lines[0].startswith("nb.ipynb:cell 2:6:5: TL001")
+    assert lines[1:7] == [  # the cell's rows, not the .ipynb's JSON
+        "  |",
+        "4 | for x in range(3):",
+        "5 |     loss = model(torch.randn(2, 4)).sum()",
+        "6 |     loss.backward()",
+        "  |     ^^^^^^^^^^^^^^^ TL001",
+        "7 |     opt.step()",
+    ]
 
 
 def test_full_draws_a_span_over_several_lines_with_a_margin(project):

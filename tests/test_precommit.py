@@ -7,6 +7,7 @@ would only see tracked files, so a new module or the hooks file not yet committe
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -52,11 +53,33 @@ def test_hooks_file_declares_the_trainlint_hook():
         assert line in text
 
 
+def notebook(source: str) -> str:
+    """A one-cell notebook as nbformat writes it."""
+    cell = {"cell_type": "code", "execution_count": None, "id": "a1", "metadata": {}, "outputs": [],
+            "source": source.splitlines(True)}
+    return json.dumps({"cells": [cell], "metadata": {"kernelspec": {"language": "python", "name": "python3"}},
+                       "nbformat": 4, "nbformat_minor": 5}, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def run_with_config(hook_repo: Path, user_repo: Path, home: Path, args: list[str]) -> subprocess.CompletedProcess:
+    """`pre-commit run` with a config that pins the hook repository at its commit and passes `args`."""
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=hook_repo, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    (user_repo / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: trainlint\n"
+        f"        args: {json.dumps(args)}\n")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never", "NO_COLOR": "1"}
+    env.pop("VIRTUAL_ENV", None)
+    return subprocess.run([sys.executable, "-m", "pre_commit", "run", "--all-files"], cwd=user_repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
 def test_precommit_hook_fails_on_missing_zero_grad_and_passes_once_fixed(tmp_path):
     hook_repo = snapshot_of_this_project(tmp_path / "trainlint-hook")
     user_repo = tmp_path / "user"
     user_repo.mkdir()
     (user_repo / "train.py").write_text(BUGGY)
+    (user_repo / "nb.ipynb").write_text(notebook(BUGGY))
     (user_repo / "notes.txt").write_text("not python\n")
     git(user_repo, "init", "-q")
     git(user_repo, "add", "-A")
@@ -67,9 +90,16 @@ def test_precommit_hook_fails_on_missing_zero_grad_and_passes_once_fixed(tmp_pat
     assert failing.returncode == 1, output
     assert "trainlint" in output and "Failed" in output
     assert "train.py:6:5" in output and "TL001" in output
+    assert "nb.ipynb:cell 1:6:5" in output  # pre-commit hands notebooks to the hook too
 
-    (user_repo / "train.py").write_text(FIXED)
-    git(user_repo, "commit", "-q", "-am", "fixed")
+    # With --fix the hook fixes both (and fails once, so the fix can be reviewed), then passes.
+    fixing = run_with_config(hook_repo, user_repo, tmp_path / "pre-commit-home", ["--fix"])
+    assert fixing.returncode == 1, fixing.stdout + fixing.stderr
+    assert "files were modified by this hook" in fixing.stdout
+    assert (user_repo / "train.py").read_text() == FIXED
+    assert (user_repo / "nb.ipynb").read_text() == notebook(FIXED)
+    git(user_repo, "add", "-A")
+    git(user_repo, "commit", "-q", "-m", "fixed")
     passing = try_repo(hook_repo, user_repo, tmp_path / "pre-commit-home")
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "Passed" in passing.stdout

@@ -170,6 +170,10 @@ def _print_diff(results: list[FileResult]) -> bool:
         if result.fixed is None or result.original is None:
             continue
         changed = True
+        if result.cell_changes:  # a notebook: a diff per changed cell, of its code (not its JSON), as ruff
+            for number, before, after in result.cell_changes:
+                sys.stdout.write(unified_diff(before, after, f"{result.filename}:cell {number}"))
+            continue
         sys.stdout.write(unified_diff(result.original, result.fixed, result.filename))
     return changed
 

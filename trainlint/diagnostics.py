@@ -71,3 +71,4 @@ class FileResult:
     fix_error: str | None = None  # why fixes were not applied, if they were refused
     refused_fixes: list[str] = field(default_factory=list)  # single fixes left out (the others applied), with why
     written: bool = False
+    cell_changes: tuple[tuple[int, str, str], ...] = ()  # notebook cells the fixes change: (number, before, after)

@@ -2,22 +2,20 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import stat
 import tokenize
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .config import SettingsResolver, Settings
+from .notebook import NotebookError, NotebookSource, read_notebook
 
 SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # A file that mentions none of these cannot hold a training script we know how to check.
 _PREFILTER = re.compile(rb"torch|keras|tensorflow|sklearn|lightning|accelerate|jax|flax")
-# Cell magics whose cell body is still Python.
-_PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture", "%%prun", "%%debug")
 
 
 class ReadError(Exception):
@@ -27,28 +25,12 @@ class ReadError(Exception):
 
 
 @dataclass
-class NotebookMap:
-    """Where each code cell starts in the concatenated source (1-based rows)."""
-
-    cells: list[tuple[int, int]] = field(default_factory=list)  # (cell number, first row)
-
-    def locate(self, row: int) -> tuple[int, int]:
-        """(cell number, row within the cell) for a row of the concatenated source."""
-        cell, start = 1, 1
-        for number, first in self.cells:
-            if first > row:
-                break
-            cell, start = number, first
-        return cell, row - start + 1
-
-
-@dataclass
 class SourceFile:
     path: Path
     text: str
     encoding: str = "utf-8"
     bom: bool = False
-    notebook: NotebookMap | None = None
+    notebook: NotebookSource | None = None  # a .ipynb: its cells joined into `text`, and the way back
     signature: tuple[int, int, int] | None = None  # (inode, size, mtime_ns) when read: was it changed since?
 
     def to_bytes(self, text: str) -> bytes:
@@ -176,43 +158,7 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 def _read_notebook(path: Path, data: bytes) -> SourceFile:
     try:
-        notebook = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as error:
-        raise ReadError(f"Notebook is not valid UTF-8: byte 0x{data[error.start]:02x} cannot be decoded") from None
-    except json.JSONDecodeError as error:
-        raise ReadError(f"Notebook is not valid JSON: {error.msg}", error.lineno, error.colno) from None
-    except RecursionError:
-        raise ReadError("Notebook is not valid JSON: nested too deeply") from None
-    cells = notebook.get("cells") if isinstance(notebook, dict) else None
-    if not isinstance(cells, list):
-        raise ReadError("Notebook has no list of cells (is it an nbformat 4 notebook?)")
-    metadata = notebook.get("metadata")
-    kernelspec = metadata.get("kernelspec") if isinstance(metadata, dict) else None
-    language = kernelspec.get("language", "python") if isinstance(kernelspec, dict) else "python"
-    if isinstance(language, str) and language.lower() != "python":
-        return SourceFile(path, "", notebook=NotebookMap())
-    lines: list[str] = []
-    mapping = NotebookMap()
-    for number, cell in enumerate(cells, start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        if isinstance(source, list) and all(isinstance(part, str) for part in source):
-            text = "".join(source)
-        elif isinstance(source, str):
-            text = source
-        else:
-            raise ReadError(f"Notebook cell {number} has a source that is not text")
-        cell_lines = split_lines(text)
-        if cell_lines and cell_lines[0].startswith("%%"):
-            if not cell_lines[0].startswith(_PYTHON_CELL_MAGICS):
-                continue
-            cell_lines[0] = "pass  # " + cell_lines[0]
-        mapping.cells.append((number, len(lines) + 1))
-        for line in cell_lines:
-            stripped = line.lstrip()
-            if stripped.startswith(("%", "!")) or (stripped.endswith("?") and not stripped.startswith("#")):
-                line = line[: len(line) - len(stripped)] + "pass  # " + stripped
-            lines.append(line)
-        lines.append("")  # cells are separate: one blank line between them
-    return SourceFile(path, "\n".join(lines) + "\n", notebook=mapping)
+        notebook = read_notebook(data)
+    except NotebookError as error:
+        raise ReadError(error.message, error.row, error.column) from None
+    return SourceFile(path, notebook.text, notebook=notebook)

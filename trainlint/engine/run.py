@@ -1,14 +1,15 @@
 """The library API and one file's run: lint text, fix text, check a file on disk (and write its fixes)."""
 from __future__ import annotations
 
-import re
+import dataclasses
 from pathlib import Path
 
+from ..analysis.links import Links
 from ..config import Settings
 from ..diagnostics import IO_ERROR, FileResult, Finding, Location
 from ..files import ReadError, SourceFile, read_source
 from ..fixes import write_atomic
-from ..analysis.links import Links
+from ..notebook import NotebookSource
 from .analyse import analyse, links_for
 from .cache import Cache
 from .fixing import FixError, Fixed, fix_text
@@ -69,11 +70,10 @@ def _check(path: Path, settings: Settings, fix: bool, unsafe: bool, diff: bool, 
     key = cache.key(name, source.text.encode("utf-8", "surrogatepass"), settings) if cache else None
     if key is not None:
         cached = cache.get(key, name, _digest(links))
-        if cached is not None and not ((fix or diff) and source.notebook is None
-                                       and any(_applies(f, unsafe) for f in cached)):
+        if cached is not None and not ((fix or diff) and any(_applies(f, unsafe) for f in cached)):
             result.findings = cached
             return result
-    if (fix or diff) and source.notebook is None:
+    if fix or diff:
         try:
             fixed = fix_text(source.text, name, settings, unsafe, links)
         except FixError as error:
@@ -81,22 +81,28 @@ def _check(path: Path, settings: Settings, fix: bool, unsafe: bool, diff: bool, 
         except UnparsableSource:
             pass  # reported below
         else:
-            result.refused_fixes = fixed.refused
+            result.refused_fixes = [source.notebook.cell_lines(why) if source.notebook else why
+                                    for why in fixed.refused]
             if fixed.text == source.text:  # nothing to fix: the loop's analysis is the lint
-                result.findings = fixed.analysis.findings(fix_edits)
+                result.findings = _map_notebook(fixed.analysis.findings(fix_edits), source.notebook)
                 _store(cache, key, result.findings, links)
                 return result
-            if _write(path, source, fixed, result, fix and not diff):
-                result.findings = fixed.analysis.findings(fix_edits)
-                if cache is not None:
-                    _store(cache, cache.key(name, fixed.text.encode("utf-8", "surrogatepass"), settings),
-                           result.findings, links)
-                return result
+            written = _write(path, source, fixed, result, fix and not diff)
+            if written is not None:
+                text, notebook = written
+                if text == fixed.text:  # else a notebook kept a cell separator: lint what was written
+                    result.findings = _map_notebook(fixed.analysis.findings(fix_edits), notebook)
+                    if cache is not None:
+                        _store(cache, cache.key(name, text.encode("utf-8", "surrogatepass"), settings),
+                               result.findings, links)
+                    return result
+                source = dataclasses.replace(source, text=text, notebook=notebook)
+                key = cache.key(name, text.encode("utf-8", "surrogatepass"), settings) if cache else None
     try:
         findings = analyse(source.text, name, settings, links=links).findings(fix_edits)
     except UnparsableSource as error:
         findings = [error.finding]
-    result.findings = _map_notebook(findings, source)
+    result.findings = _map_notebook(findings, source.notebook)
     if not result.fix_error:
         _store(cache, key, result.findings, links)
     return result
@@ -123,45 +129,34 @@ def _store(cache: Cache | None, key: str | None, findings: list[Finding], links:
         cache.put(key, findings, {str(path): digest for path, digest in getattr(links, "read", {}).items()})
 
 
-def _write(path: Path, source: SourceFile, fixed: Fixed, result: FileResult, write: bool) -> bool:
-    """Record the fixed text in `result` and, when asked, write it. True when the fixed text is what the
-    file now holds (so the findings of the fixed text are the file's)."""
-    try:
-        data = source.to_bytes(fixed.text)  # --diff must not show what --fix could not write
+def _write(path: Path, source: SourceFile, fixed: Fixed, result: FileResult,
+           write: bool) -> tuple[str, NotebookSource | None] | None:
+    """Record the fixed text in `result` and, when asked, write it (a notebook: only its changed cells'
+    sources). The text the file now holds and its notebook map when it was written, else None."""
+    notebook, text = source.notebook, fixed.text
+    try:  # --diff must not show what --fix could not write
+        if notebook is not None:  # the changed cells go back into the notebook's JSON
+            change = notebook.apply_fix(fixed.text)
+            data, notebook, text = change.data, change.source, change.source.text
+            result.cell_changes = change.cells
+        else:
+            data = source.to_bytes(fixed.text)
     except ValueError as error:
         result.fix_error = str(error)
-        return False
-    result.original, result.fixed, result.fixed_count = source.text, fixed.text, fixed.applied
+        return None
+    result.original, result.fixed, result.fixed_count = source.text, text, fixed.applied
     if not write:
-        return False
+        return None
     try:
         write_atomic(path, data, expect=source.signature)
     except OSError as error:
         result.fix_error = f"could not write the fixed file: {error.strerror or error}"
         result.original = result.fixed = None
-        result.fixed_count = 0
-        return False
+        result.fixed_count, result.cell_changes = 0, ()
+        return None
     result.written = True
-    return True
+    return text, notebook
 
 
-def _map_notebook(findings: list[Finding], source: SourceFile) -> list[Finding]:
-    if source.notebook is None:
-        return findings
-    mapped = []
-    for finding in findings:
-        cell, row = source.notebook.locate(finding.location.row)
-        _, end_row = source.notebook.locate(finding.end_location.row)
-        message = _LINE_REFERENCE.sub(lambda m: _cell_line(source, int(m.group(1))), finding.message)
-        mapped.append(Finding(finding.code, finding.name, message, finding.filename,
-                              Location(row, finding.location.column), Location(end_row, finding.end_location.column),
-                              None, row, cell))
-    return mapped
-
-
-_LINE_REFERENCE = re.compile(r"\bline (\d+)\b")
-
-
-def _cell_line(source: SourceFile, row: int) -> str:
-    cell, line = source.notebook.locate(row)
-    return f"cell {cell}, line {line}"
+def _map_notebook(findings: list[Finding], notebook: NotebookSource | None) -> list[Finding]:
+    return findings if notebook is None else notebook.locate_findings(findings)

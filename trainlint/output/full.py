@@ -65,7 +65,8 @@ def write(report, findings: list[Finding], results: list[FileResult]) -> None:
     for finding in findings:
         block = header(finding, is_fixable(finding, report))
         hint = help_text(finding)
-        lines = None if finding.cell else sources.get(finding.filename)  # notebook rows are per cell
+        # A notebook finding's rows count in its cell: the excerpt is of the cell's source, not the JSON.
+        lines = sources.cell(finding.filename, finding.cell) if finding.cell else sources.get(finding.filename)
         excerpt = snippet.render(finding, lines, hint) if lines is not None else None
         if excerpt is not None:
             block.append("\n")

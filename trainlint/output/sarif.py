@@ -93,7 +93,7 @@ def _result(finding: Finding, rule_index: dict[str, int]) -> dict:
     result["level"] = "error" if finding.is_error else "warning"
     result["message"] = {"text": _message(finding)}
     result["locations"] = [_location(finding)]
-    if finding.fix is not None and finding.fix.edits:
+    if finding.fix is not None and finding.fix.edits and not finding.cell:  # cell rows are not the file's
         result["fixes"] = [_fix(finding)]
     return result
 

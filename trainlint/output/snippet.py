@@ -21,6 +21,7 @@ from rich.text import Text
 
 from ..diagnostics import FileResult, Finding
 from ..files import MAX_FILE_BYTES
+from ..notebook import NotebookSource, read_notebook
 
 CONTEXT_LINES = 2
 MAX_SPAN_LINES = 8  # longer spans show their first and last lines around a `...`
@@ -40,6 +41,18 @@ class SourceLines:
         # After --fix the findings refer to the fixed text, which is what was written.
         self._written = {r.filename: r.fixed for r in results if r.written and r.fixed is not None}
         self._cache: dict[str, list[str] | None] = {}
+        self._notebooks: dict[str, NotebookSource | None] = {}
+
+    def cell(self, filename: str, number: int) -> list[str] | None:
+        """The lines of a notebook's code cell `number` as it is on disk now (after --fix, fixed)."""
+        key = f"{filename}\0{number}"
+        if key not in self._cache:
+            if filename not in self._notebooks:
+                self._notebooks[filename] = _read_notebook(Path(filename))
+            notebook = self._notebooks[filename]
+            source = notebook.cell_source(number) if notebook is not None else None
+            self._cache[key] = None if source is None else _LINE_BREAK.split(source)
+        return self._cache[key]
 
     def get(self, filename: str) -> list[str] | None:
         if filename not in self._cache:
@@ -48,6 +61,15 @@ class SourceLines:
                 text = _read_text(Path(filename))
             self._cache[filename] = None if text is None else _LINE_BREAK.split(text)
         return self._cache[filename]
+
+
+def _read_notebook(path: Path) -> NotebookSource | None:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return None
+        return read_notebook(path.read_bytes())
+    except (OSError, ValueError):
+        return None
 
 
 def _read_text(path: Path) -> str | None:
