@@ -177,6 +177,50 @@ def base_key(expr: ast.expr | None) -> str | None:
     return None
 
 
+# The calls that make a function part of a training step (backward, step, zero_grad, mode switches, clipping,
+# data scalers' fits, TensorFlow's tape and apply_gradients).
+_TRAINING_CALLS = frozenset({"backward", "step", "zero_grad", "eval", "train", "clip_grad_norm_", "clip_grad_value_",
+                             "clip_grad_norm", "clip_gradients", "unscale_", "fit", "fit_transform", "partial_fit",
+                             "adapt", "apply_gradients", "gradient", "optimizer_step"})
+_MAX_RELEVANCE_DEPTH = 3
+
+
+def _does_training(function: FunctionInfo, roles: Roles, depth: int, seen: dict) -> bool:
+    """Does the function, or a helper of its own module it calls (a few levels deep), make a training call?"""
+    if id(function) in seen:
+        return seen[id(function)]
+    seen[id(function)] = False
+    found = False
+    pending = list(function.body)
+    while pending and not found:
+        item = pending.pop()
+        if isinstance(item, Loop):
+            pending.extend(item.body + item.orelse)
+        elif isinstance(item, Branch):
+            for arm in item.arms:
+                pending.extend(arm)
+            pending.extend(item.always)
+        elif isinstance(item, With):
+            pending.extend(item.body)
+        for site in item_calls(item):
+            name = site.method or (last(site.func_key) if site.func_key else None)
+            if name in _TRAINING_CALLS or (name and _CLEARING_NAME.fullmatch(name)):
+                found = True
+                break
+            if depth < _MAX_RELEVANCE_DEPTH:
+                callee = None
+                module = function.module
+                if site.receiver is None and site.func_key and module is not None:
+                    callee = module.functions.get(site.func_key)
+                elif site.receiver == "self" and function.klass is not None:
+                    callee = roles.method(function.klass, site.method)
+                if callee is not None and _does_training(callee, roles, depth + 1, seen):
+                    found = True
+                    break
+    seen[id(function)] = found
+    return found
+
+
 class EventBuilder:
     def __init__(self, structure: Structure, roles: Roles) -> None:
         self.structure = structure
@@ -365,9 +409,9 @@ class EventBuilder:
         first = args[0] if args else None
 
         helper = self.resolve_helper(site, frame)
-        if helper is not None:
+        if helper is not None:  # a helper we can see into: its events are its body's (none, when it trains nothing)
             function, bindings, roles = helper
-            if function not in frame.active and len(frame.active) < _MAX_INLINE_DEPTH:
+            if function not in frame.active and len(frame.active) < _MAX_INLINE_DEPTH and self.followed(function):
                 self.emit(LOCAL_CALL, None, stmt=stmt, context=context, frame=frame, site=site, function=function)
                 inner = Context(context.loops, context.guards,
                                 context.grad_enabled and function.grad is not False,
@@ -533,6 +577,14 @@ class EventBuilder:
             scope = scope.parent
         module = self.roles.module_of(frame.function)
         return module.functions.get(name) or self.roles.links.function(module, name)
+
+    def followed(self, function: FunctionInfo) -> bool:
+        """Is a helper worth following into? Those of this file always are; a function of another module of
+        the project only when it (or what it calls in its own module) does something a training step does:
+        the rest is library code, followed like torch's, that is, not at all."""
+        if function.module is None or function.module is self.structure:
+            return True
+        return _does_training(function, self.roles, 0, {})
 
     @staticmethod
     def enclosing(function: FunctionInfo, frame: _Frame) -> _Frame | None:

@@ -11,6 +11,7 @@ from typing import Iterator
 
 from ..config import Settings
 from ..diagnostics import IO_ERROR, FileResult, Finding, Location
+from ..project import index as project_index
 from . import run
 from .cache import Cache
 
@@ -34,6 +35,8 @@ def _check_one(args) -> FileResult:
     except Exception as error:  # a bug in trainlint must not stop the other files from being checked
         return _error_result(path, f"Internal error while checking this file ({type(error).__name__}: {error}); "
                                    f"please report it")
+    finally:
+        _keep_long_lived_out_of_the_collector()
 
 
 def _check_chunk(tasks: list[tuple]) -> list[FileResult]:
@@ -77,6 +80,21 @@ def check_files(files: list[tuple[Path, Settings]], fix: bool = False, unsafe: b
 # A syntax tree is hundreds of thousands of small objects without cycles: the collector's frequent
 # young-generation passes over them cost ~10% of the run and free nothing. Collect less often.
 _GC_THRESHOLD = 20_000
+
+
+_parsed_at_freeze = -1
+
+
+def _keep_long_lived_out_of_the_collector() -> None:
+    """The project modules a run follows helpers into are parsed once and kept for the run: hundreds of
+    thousands of objects the cyclic collector would walk on each of its full passes, after every file. When
+    new ones were parsed, collect the previous files' garbage once and freeze what lives on, so that the
+    collector's passes cost what one file allocates (measured: 10x less CPU on diffusers' examples)."""
+    global _parsed_at_freeze
+    if project_index.PARSED != _parsed_at_freeze:
+        _parsed_at_freeze = project_index.PARSED
+        gc.collect()
+        gc.freeze()
 
 
 def _tune_gc() -> None:

@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis.links import Links
+from ..analysis.names import last
 from ..analysis.source import SourceText
 from ..analysis.structure import FOREIGN, ClassInfo, FunctionInfo, Structure, build_structure
 from ..files import MAX_FILE_BYTES, ReadError, decode_source
 
 ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _MAX_DEPTH = 8  # re-exports followed from one module to the next
-_SCAN_DEPTH = 3  # imports followed when looking for what a file's helpers may mention
-_SCAN_FILES = 64
+_MAX_LINKED_SIZE = 200_000  # characters: a bigger module is library code, not a helper of a training script
+_MAX_LINKED = 16  # modules one file's analysis may follow names into
+_SCAN_DEPTH = 2  # imports followed when looking for what a file's helpers may mention
+_SCAN_FILES = 32
 
 _IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+\(?[ \t]*([\w, \t]*)|import[ \t]+([\w., \t]+))",
                      re.MULTILINE)
@@ -48,6 +51,7 @@ class Module:
     digest: str
     structure: Structure | None = None  # None until parsed, or when it does not parse
     parsed: bool = False
+    imports: list[Path] | None = None  # the project files its text imports (scanned once)
 
 
 @dataclass(eq=False)
@@ -55,6 +59,7 @@ class Project:
     root: Path
     src: tuple[Path, ...] = ()  # configured source folders
     _modules: dict[Path, Module | None] = field(default_factory=dict)
+    _resolved: dict[tuple[str, int, str], Path | None] = field(default_factory=dict)
 
     @property
     def source_roots(self) -> list[Path]:
@@ -109,6 +114,8 @@ class Project:
                     tree = ast.parse(module.text, filename=str(path))
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 return None
+            global PARSED
+            PARSED += 1
             source = SourceText(module.text)
             structure = build_structure(tree, source.lines, self.display(path), source)
             structure.file = path
@@ -126,26 +133,38 @@ class Project:
     # -- import resolution ----------------------------------------------------------------------------------
     def resolve(self, importer: Path, level: int, name: str) -> Path | None:
         """The file of module `name` imported from `importer` (`level` dots before it), inside the project."""
+        folder = os.path.dirname(os.path.abspath(importer))
+        key = (folder, level, name)
+        if key not in self._resolved:
+            self._resolved[key] = self._resolve(folder, level, name)
+        return self._resolved[key]
+
+    def _resolve(self, folder: str, level: int, name: str) -> Path | None:
         parts = [p for p in name.split(".") if p]
         if level:
-            base = Path(os.path.abspath(importer)).parent
             for _ in range(level - 1):
-                base = base.parent
-            return self._file(base, parts)
+                folder = os.path.dirname(folder)
+            return self._file(folder, parts)
         if not parts:
             return None
-        for base in [Path(os.path.abspath(importer)).parent, *self.source_roots]:
+        for base in [folder, *map(str, self.source_roots)]:
             found = self._file(base, parts)
             if found is not None:
                 return found
         return None
 
-    def _file(self, base: Path, parts: list[str]) -> Path | None:
-        folder = base.joinpath(*parts) if parts else base
-        for candidate in (folder.with_suffix(".py") if parts else None, folder / "__init__.py"):
-            if candidate is not None and candidate.is_file() and self.contains(candidate):
-                return candidate
+    def _file(self, base: str, parts: list[str]) -> Path | None:
+        folder = os.path.join(base, *parts)
+        candidates = (folder + ".py", os.path.join(folder, "__init__.py")) if parts else (
+            os.path.join(folder, "__init__.py"),)
+        for candidate in candidates:
+            if candidate.startswith(self._root_prefix) and os.path.isfile(candidate):
+                return Path(candidate)
         return None
+
+    @property
+    def _root_prefix(self) -> str:
+        return os.path.join(str(self.root), "")
 
     def split(self, importer: Path, qualified: str) -> tuple[Path, list[str]] | None:
         """`pkg.engine.train_one_epoch` -> (pkg/engine.py, ["train_one_epoch"]): the longest module prefix."""
@@ -160,11 +179,12 @@ class Project:
         """The project files a file imports, and theirs, a few levels deep: found by scanning the text, not by
         parsing it (for the prefilter: what a file's helpers may mention)."""
         found: list[Path] = []
-        pending = [(Path(os.path.abspath(path)), text, 0)]
-        seen = {pending[0][0]}
+        start = Path(os.path.abspath(path))
+        pending = [(start, self._scan(start, text), 0)]
+        seen = {start}
         while pending and len(found) < _SCAN_FILES:
-            importer, body, depth = pending.pop(0)
-            for target in self._scan(importer, body):
+            importer, targets, depth = pending.pop(0)
+            for target in targets:
                 if target in seen:
                     continue
                 seen.add(target)
@@ -173,7 +193,9 @@ class Project:
                     continue
                 found.append(target)
                 if depth + 1 < _SCAN_DEPTH:
-                    pending.append((target, module.text, depth + 1))
+                    if module.imports is None:
+                        module.imports = self._scan(target, module.text)
+                    pending.append((target, module.imports, depth + 1))
         return found
 
     def _scan(self, importer: Path, text: str) -> list[Path]:
@@ -198,6 +220,7 @@ class Project:
 
 
 _PROJECTS: dict[tuple[Path, tuple[Path, ...]], Project] = {}
+PARSED = 0  # project modules parsed by this process (the engine keeps them out of the collector's way)
 
 
 def project_for(path: Path, src: tuple[Path, ...] = ()) -> Project:
@@ -219,12 +242,17 @@ class ProjectLinks(Links):
         self.home = Path(os.path.abspath(home))
         self.read: dict[Path, str] = {}  # project file -> the digest of what was read
         self._memo: dict[tuple[int, str], FunctionInfo | ClassInfo | None] = {}
+        self._linked: set[Path] = set()  # the project modules this file's analysis has followed names into
 
     def function(self, structure: Structure, key: str) -> FunctionInfo | None:
+        if last(key)[:1].isupper():
+            return None  # `Trainer(...)`, `Model.from_pretrained`: a class, or a class's method
         found = self._resolve(structure, key)
         return found if isinstance(found, FunctionInfo) else None
 
     def klass(self, structure: Structure, key: str) -> ClassInfo | None:
+        if not last(key)[:1].isupper():
+            return None  # classes are named in CapWords; `model.fit(...)` is not asking for one
         found = self._resolve(structure, key)
         return found if isinstance(found, ClassInfo) else None
 
@@ -258,6 +286,13 @@ class ProjectLinks(Links):
     def _load(self, path: Path) -> Structure | None:
         if Path(os.path.abspath(path)) == self.home:
             return None  # the file itself: its own functions are local
+        module = self.project.module(path)
+        if module is None or len(module.text) > _MAX_LINKED_SIZE:
+            return None  # library-scale modules are followed like a library's: not at all
+        if module.path not in self._linked:
+            if len(self._linked) >= _MAX_LINKED:
+                return None  # enough modules for one file: what the others would say stays unknown
+            self._linked.add(module.path)
         structure = self.project.structure(path)
         module = self.project.module(path)
         if module is not None:
