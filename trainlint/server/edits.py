@@ -10,7 +10,7 @@ import tokenize
 
 Edit = tuple[int, int, str]
 
-# As the engine reads it: `# noqa`, `# noqa: TL001`, `# noqa: E501, TL001` (case-insensitive).
+# As the engine reads it: bare `noqa`, `noqa: TL001`, `noqa: E501, TL001` after a hash (case-insensitive).
 _NOQA = re.compile(r"#\s*noqa(?![\w-])(?:\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -49,7 +49,7 @@ def noqa_edit(text: str, row: int, code: str) -> Edit | None:
         match = _NOQA.search(comment.string)
         if match is not None:
             if match.group("codes") is None:
-                return None  # a bare `# noqa` already silences every code
+                return None  # a bare noqa comment already silences every code
             existing = {c.upper() for c in re.split(r"[,\s]+", match.group("codes")) if c}
             if code.upper() in existing:
                 return None

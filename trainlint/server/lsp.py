@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
@@ -30,20 +31,24 @@ log = logging.getLogger(__name__)
 
 NAME = "trainlint"
 DEBOUNCE_SECONDS = 0.25  # after the last keystroke; open and save lint at once
+EDITS_AFTER_IDLE_SECONDS = 0.5  # the quick fixes' edits are computed once typing has paused this long
 FIX_ALL_KIND = "source.fixAll.trainlint"
 _WATCHER_ID = "trainlint-config-watcher"
 
 
 @dataclass
 class _Document:
-    """The server's state for one open document: the pending lint, and the last published result with
-    the text and version it was computed on (code actions read findings and text from here)."""
+    """The server's state for one open document: the pending lint, the last published result with the
+    text and version it was computed on, and the same result with the fixes' edits (for quick fixes),
+    computed after it once the document has been idle a moment, or at once when a quick fix is asked."""
 
     pending: asyncio.Future | None = None
     outcome: Outcome | None = None
     text: str = ""
     version: int | None = None
     generation: int = -1
+    edits: asyncio.Future | None = None  # -> Outcome with the fixes' text edits, for this text
+    hurry: asyncio.Event = field(default_factory=asyncio.Event)  # a quick fix is waiting for `edits`
     config_error: str | None = None
     fix_all: tuple[tuple, text_edits.Edit | None] | None = None  # (key, edit) of the last fix-all
 
@@ -88,6 +93,11 @@ class TrainlintServer(LanguageServer):
         document = self.workspace.get_text_document(uri)
         return document.source, document.version
 
+    def _current(self, uri: str, state: _Document) -> bool:
+        """Is the state's result for the document's text and settings as they are now?"""
+        return state.outcome is not None and state.generation == self.generation \
+            and self.text_of(uri) == (state.text, state.version)
+
     # -- linting -----------------------------------------------------------------------------------
 
     def schedule(self, uri: str, delay: float = 0.0) -> None:
@@ -103,22 +113,19 @@ class TrainlintServer(LanguageServer):
             self.schedule(uri)
 
     async def analysed(self, uri: str) -> _Document | None:
-        """The document's state with a result for its current text and settings (linting now if the
-        last result is stale); None if it is not open."""
-        current = self.text_of(uri)
-        if current is None:
-            return None
-        state = self.documents[uri]
-        text, version = current
-        if state.outcome is not None and state.version == version and state.generation == self.generation \
-                and state.text == text:
-            return state
-        generation = self.generation
-        outcome = await self._analyse(uri, text)
-        if self.text_of(uri) != current or generation != self.generation:
-            return None  # changed meanwhile: the client will ask again
-        self._store(state, outcome, text, version, generation)
-        return state
+        """The document's state with a result for its current text and settings; None if it is not
+        open, or keeps changing. Waits for the pending lint rather than starting another: an editor
+        asks for code actions on every cursor move, typing must not lint once per keystroke."""
+        for _ in range(5):
+            state = self.documents.get(uri)
+            if state is None:
+                return None
+            if self._current(uri, state):
+                return state
+            if state.pending is None or state.pending.done():
+                self.schedule(uri)
+            await asyncio.wait({state.pending})
+        return None
 
     async def _lint_and_publish(self, uri: str, delay: float) -> None:
         if delay:
@@ -132,14 +139,14 @@ class TrainlintServer(LanguageServer):
         state = self.documents.get(uri)
         if state is None or self.text_of(uri) != current or generation != self.generation:
             return  # a newer version (or setting) is being linted: this result is stale
-        self._store(state, outcome, text, version, generation)
+        self._store(uri, state, outcome, text, version, generation)
         self._publish(uri, state)
 
-    async def _analyse(self, uri: str, text: str) -> Outcome:
+    async def _analyse(self, uri: str, text: str, fix_edits: bool = False) -> Outcome:
         path = _path(uri)
         loop = asyncio.get_running_loop()
         try:
-            outcome = await loop.run_in_executor(self.linter, analyse, path, text, self.settings)
+            outcome = await loop.run_in_executor(self.linter, analyse, path, text, self.settings, fix_edits)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - the executor itself failed (shutting down)
@@ -149,9 +156,35 @@ class TrainlintServer(LanguageServer):
                      types.MessageType.Error)
         return outcome
 
-    def _store(self, state: _Document, outcome: Outcome, text: str, version: int | None, generation: int) -> None:
+    def _store(self, uri: str, state: _Document, outcome: Outcome, text: str, version: int | None,
+               generation: int) -> None:
         state.outcome, state.text, state.version, state.generation = outcome, text, version, generation
         state.fix_all = None
+        if state.edits is not None:
+            state.edits.cancel()
+        state.edits, state.hurry = None, asyncio.Event()
+        if any(finding.fix is not None for finding in outcome.findings):
+            state.edits = asyncio.ensure_future(self._edits(uri, state.hurry, text, EDITS_AFTER_IDLE_SECONDS))
+
+    async def _edits(self, uri: str, hurry: asyncio.Event, text: str, idle: float) -> Outcome:
+        """The same lint with the fixes' text edits, once the document has been idle `idle` seconds (or
+        at once when a quick fix waits for it): while the user types, this work never runs."""
+        try:
+            await asyncio.wait_for(hurry.wait(), idle)
+        except asyncio.TimeoutError:
+            pass
+        return await self._analyse(uri, text, fix_edits=True)
+
+    async def with_edits(self, uri: str, state: _Document) -> Outcome | None:
+        """The state's result with the fixes' text edits; None if the document changed meanwhile."""
+        task = state.edits
+        if task is None:
+            return None
+        state.hurry.set()
+        await asyncio.wait({task})
+        if task.cancelled() or task.exception() is not None or state.edits is not task:
+            return None
+        return task.result()
 
     def _publish(self, uri: str, state: _Document) -> None:
         outcome = state.outcome
@@ -178,8 +211,10 @@ class TrainlintServer(LanguageServer):
 
     def forget(self, uri: str) -> None:
         state = self.documents.pop(uri, None)
-        if state is not None and state.pending is not None:
-            state.pending.cancel()
+        if state is not None:
+            for task in (state.pending, state.edits):
+                if task is not None:
+                    task.cancel()
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     # -- code actions ------------------------------------------------------------------------------
@@ -194,11 +229,15 @@ class TrainlintServer(LanguageServer):
         wanted = index.offset(params.range.start.line, params.range.start.character), \
             index.offset(params.range.end.line, params.range.end.character)
         actions: list[types.CodeAction] = []
-        noqa_done: set[tuple[str, int]] = set()
         if _wants(only, types.CodeActionKind.QuickFix):
-            for finding in state.outcome.findings:
-                if finding.is_error or not _overlaps(finding_offsets(finding, index), wanted):
-                    continue
+            here = [f for f in state.outcome.findings
+                    if not f.is_error and _overlaps(finding_offsets(f, index), wanted)]
+            if any(self._allowed(f) for f in here):  # the edits are computed apart from the diagnostics
+                full = await self.with_edits(uri, state)
+                if full is not None and len(full.findings) == len(state.outcome.findings):
+                    here = [f for f in full.findings if not f.is_error and _overlaps(finding_offsets(f, index), wanted)]
+            noqa_done: set[tuple[str, int]] = set()
+            for finding in here:
                 diagnostic = to_diagnostic(finding, index)
                 fix = self._quick_fix(uri, state, finding, diagnostic, index)
                 if fix is not None:
@@ -214,7 +253,8 @@ class TrainlintServer(LanguageServer):
             action = await self._fix_all_action(uri, state)
             if action is not None:
                 actions.append(action)
-        return actions
+        # Edits are for the text they were computed on: if the document changed while we waited, none.
+        return actions if self._current(uri, state) else []
 
     def _allowed(self, finding: Finding) -> bool:
         fix = finding.fix
