@@ -378,6 +378,20 @@ async def test_the_latest_version_wins_and_close_clears(client: LanguageClient, 
 
 
 @pytest.mark.asyncio
+async def test_documents_that_are_not_python_files_are_left_alone(client: LanguageClient, tmp_path):
+    await start(client, tmp_path)
+    cell = "vscode-notebook-cell:/project/nb.ipynb#W0sZmlsZQ%3D%3D"  # a cell alone is not a script
+    notes = tmp_path / "notes.md"
+    for uri, language in ((cell, "python"), (notes.as_uri(), "markdown")):
+        client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+            uri=uri, language_id=language, version=1, text=TRAIN)))
+    witness = open_file(client, tmp_path / "train.py", TRAIN)  # published after the others were opened
+    assert codes(await diagnostics_for(client, witness, 1)) == ["TL001"]
+    assert {p.uri for p in client.published} == {witness}
+    assert await code_actions(client, cell) == []
+
+
+@pytest.mark.asyncio
 async def test_a_file_that_mentions_no_framework_is_not_linted(client: LanguageClient, tmp_path):
     await start(client, tmp_path)
     uri = open_file(client, tmp_path / "util.py", "def f(:\n")  # the CLI skips it too: no E999

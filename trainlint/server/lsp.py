@@ -344,6 +344,21 @@ class TrainlintServer(LanguageServer):
             self.log(f"trainlint: could not watch pyproject.toml files: {error}", types.MessageType.Warning)
 
 
+_PYTHON_IDS = ("python", "py", "python3")
+
+
+def lintable(uri: str, language_id: str | None) -> bool:
+    """Python files on disk and unsaved Python buffers. Not a notebook's cell sent as a document of its
+    own (`vscode-notebook-cell:`), nor a diff's old side (`git:`): linted alone, out of their
+    context, they would give findings the CLI never gives."""
+    scheme = uri.split(":", 1)[0].lower()
+    if scheme not in ("file", "untitled"):
+        return False
+    if language_id:
+        return language_id.lower() in _PYTHON_IDS
+    return uri.lower().endswith((".py", ".pyi"))
+
+
 def _path(uri: str) -> Path | None:
     if not uri.startswith("file:"):
         return None
@@ -421,7 +436,8 @@ def build_server() -> TrainlintServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: TrainlintServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.schedule(params.text_document.uri)
+        if lintable(params.text_document.uri, params.text_document.language_id):
+            ls.schedule(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: TrainlintServer, params: types.DidChangeTextDocumentParams) -> None:
