@@ -17,32 +17,44 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 _LINE_BREAK_TOKENS = (tokenize.NEWLINE, tokenize.NL)
 
 
-def noqa_edit(text: str, row: int, code: str) -> Edit | None:
+class Comments:
+    """Where a comment may go, from one pass of Python's tokenizer over the text (a `#` inside a string
+    is not a comment): each line's comment token, and the lines that end inside a token (a line of a
+    triple-quoted string). `ok` is False when the text does not tokenize."""
+
+    def __init__(self, text: str) -> None:
+        self.comments: dict[int, tokenize.TokenInfo] = {}
+        self.continued: set[int] = set()
+        self.ok = True
+        try:
+            for token in tokenize.generate_tokens(io.StringIO(text, newline="").readline):
+                if token.type in _LINE_BREAK_TOKENS or token.type == tokenize.ENDMARKER:
+                    continue
+                if token.type == tokenize.COMMENT:
+                    self.comments[token.start[0]] = token
+                elif token.end[0] > token.start[0]:
+                    self.continued.update(range(token.start[0], token.end[0]))
+        except (tokenize.TokenError, SyntaxError):
+            self.ok = False
+
+
+def noqa_edit(text: str, row: int, code: str, comments: Comments | None = None) -> Edit | None:
     """The edit that adds `code` to the `# noqa` comment of 1-based line `row`: `  # noqa: CODE` appended
     at the end of the line, or `, CODE` added to a `# noqa: X` comment already there.
 
     None when a comment cannot go there without changing the code: the line ends inside a multi-line
-    string or with a backslash continuation, or the file does not tokenize. Comments are found with
-    Python's tokenizer, so a `#` inside a string is not mistaken for one."""
+    string or with a backslash continuation, or the file does not tokenize. Pass `comments` (of the
+    same text) to answer for many lines with one pass of the tokenizer."""
     starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
     if not 1 <= row <= len(starts):
+        return None
+    comments = comments or Comments(text)
+    if not comments.ok or row in comments.continued:
         return None
     line_start = starts[row - 1]
     line_end = starts[row] if row < len(starts) else len(text)
     content = text[line_start:line_end].rstrip("\r\n")
-    comment: tokenize.TokenInfo | None = None
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(text, newline="").readline):
-            if token.start[0] > row:
-                break
-            if token.type in _LINE_BREAK_TOKENS or token.type == tokenize.ENDMARKER:
-                continue
-            if token.start[0] <= row < token.end[0]:
-                return None  # the line ends inside this token (a triple-quoted string)
-            if token.type == tokenize.COMMENT and token.start[0] == row:
-                comment = token
-    except (tokenize.TokenError, SyntaxError):
-        return None
+    comment = comments.comments.get(row)
     if comment is None and content.rstrip().endswith("\\"):
         return None
     if comment is not None:

@@ -105,6 +105,8 @@ class TrainlintServer(LanguageServer):
         state = self.documents.setdefault(uri, _Document())
         if state.pending is not None and not state.pending.done():
             state.pending.cancel()
+        if state.edits is not None:  # they would be for the text being replaced: never compute them
+            state.edits.cancel()
         state.pending = asyncio.ensure_future(self._lint_and_publish(uri, delay))
 
     def relint_all(self) -> None:
@@ -237,6 +239,7 @@ class TrainlintServer(LanguageServer):
                 if full is not None and len(full.findings) == len(state.outcome.findings):
                     here = [f for f in full.findings if not f.is_error and _overlaps(finding_offsets(f, index), wanted)]
             noqa_done: set[tuple[str, int]] = set()
+            comments = text_edits.Comments(state.text) if here else None
             for finding in here:
                 diagnostic = to_diagnostic(finding, index)
                 fix = self._quick_fix(uri, state, finding, diagnostic, index)
@@ -245,7 +248,7 @@ class TrainlintServer(LanguageServer):
                 row = finding.noqa_row or finding.location.row
                 if (finding.code, row) not in noqa_done:
                     noqa_done.add((finding.code, row))
-                    noqa = self._noqa_action(uri, state, finding, row, diagnostic, index)
+                    noqa = self._noqa_action(uri, state, finding, row, diagnostic, index, comments)
                     if noqa is not None:
                         actions.append(noqa)
         automatic = params.context.trigger_kind == types.CodeActionTriggerKind.Automatic
@@ -273,9 +276,9 @@ class TrainlintServer(LanguageServer):
         return types.CodeAction(title=title, kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
                                 is_preferred=safe, edit=self._workspace_edit(uri, state, edits, index))
 
-    def _noqa_action(self, uri: str, state: _Document, finding: Finding, row: int,
-                     diagnostic: types.Diagnostic, index: LineIndex) -> types.CodeAction | None:
-        edit = text_edits.noqa_edit(state.text, row, finding.code)
+    def _noqa_action(self, uri: str, state: _Document, finding: Finding, row: int, diagnostic: types.Diagnostic,
+                     index: LineIndex, comments: text_edits.Comments) -> types.CodeAction | None:
+        edit = text_edits.noqa_edit(state.text, row, finding.code, comments)
         if edit is None:
             return None
         return types.CodeAction(title=f"Disable {finding.code} for this line", kind=types.CodeActionKind.QuickFix,
@@ -441,7 +444,8 @@ def build_server() -> TrainlintServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: TrainlintServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.schedule(params.text_document.uri, DEBOUNCE_SECONDS)
+        if params.text_document.uri in ls.documents:  # a document we lint (see `lintable`)
+            ls.schedule(params.text_document.uri, DEBOUNCE_SECONDS)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
     def did_save(ls: TrainlintServer, params: types.DidSaveTextDocumentParams) -> None:
