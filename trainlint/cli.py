@@ -1,4 +1,5 @@
-"""The command line: `trainlint check`, `trainlint rule CODE`, `trainlint rules`, `trainlint --version`."""
+"""The command line: `trainlint check`, `trainlint rule CODE`, `trainlint rules`, `trainlint server`,
+`trainlint --version`."""
 from __future__ import annotations
 
 import argparse
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     rule = commands.add_parser("rule", help="Explain a rule")
     rule.add_argument("code", metavar="CODE", help="A rule code (TL001) or name (missing-zero-grad)")
     commands.add_parser("rules", help="List every rule")
+    commands.add_parser("server", help="Run the language server (LSP over stdio) for editors; see docs/editors.md")
     return parser
 
 
@@ -71,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             return _rule(args.code)
         if args.command == "rules":
             return _rules()
+        if args.command == "server":
+            from .server import serve  # imported here: pygls is not loaded for `check`
+
+            return serve()
         if args.command != "check":
             parser.print_help(sys.stderr)
             return 2

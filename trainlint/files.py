@@ -116,6 +116,12 @@ def read_source(path: Path) -> SourceFile | None:
     return SourceFile(path, text, encoding, bom, signature=signature)
 
 
+def may_hold_training_code(text: str) -> bool:
+    """The byte prefilter of `read_source`, for text already in memory (an editor's open document): a
+    file that mentions no training framework is not linted, by the CLI or the language server."""
+    return _PREFILTER.search(text.encode("utf-8", "surrogatepass")) is not None
+
+
 def _too_large(size: int) -> str:
     return (f"File is too large to lint ({size / (1024 * 1024):.1f} MiB; the limit is "
             f"{MAX_FILE_BYTES // (1024 * 1024)} MiB)")
