@@ -284,7 +284,7 @@ async def test_per_file_ignores_and_select_from_pyproject_apply(client: Language
 @pytest.mark.asyncio
 async def test_a_syntax_error_is_an_e999_error(client: LanguageClient, tmp_path):
     await start(client, tmp_path)
-    uri = open_file(client, tmp_path / "train.py", "import torch\nfor x in range(3)\n    pass\n")
+    uri = open_file(client, tmp_path / "train.py", "import torch\nfor x in range(3)\n    loss.backward()\n")
     (diagnostic,) = await diagnostics_for(client, uri, 1)
     assert diagnostic.code == "E999" and diagnostic.severity == types.DiagnosticSeverity.Error
     assert diagnostic.range.start.line == 1

@@ -221,7 +221,7 @@ def test_a_crash_inside_linting_is_an_outcome_with_its_traceback(monkeypatch, tm
 
 
 def test_fix_all_refuses_a_file_that_does_not_parse():
-    assert documents.fix_all(None, "import torch\nfor x in\n", trainlint.Settings(), unsafe=False) is None
+    assert documents.fix_all(None, "import torch\nloss.backward()\nfor x in\n", trainlint.Settings(), unsafe=False) is None
 
 
 def test_the_check_command_does_not_load_the_protocol_library():
