@@ -232,3 +232,32 @@ def test_tl003_imported_data_names_have_their_training_counterpart():
         """
     assert lint(source, code="TL003") == [(6, "TL003")]
     assert "scaler.fit(X_train)" in trainlint.fix_source(textwrap.dedent(source))
+
+
+# -- Lightning --------------------------------------------------------------------------------------------
+LIGHTNING_STEP = """\
+    import torch
+    import lightning as L
+
+    class Model(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1){manual}
+
+        def training_step(self, batch, batch_idx):
+            loss = self.layer(batch).sum()
+            torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)
+            return loss
+    """
+
+
+def test_tl005_reports_clipping_inside_an_automatic_lightning_training_step():
+    """A LightningModule that clips in training_step: Lightning's backward runs after it returns.
+        def training_step(self, batch, idx):
+            loss = ...; torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0); return loss"""
+    assert lint(LIGHTNING_STEP.replace("{manual}", ""), code="TL005") == [(11, "TL005")]
+
+
+def test_tl005_quiet_in_a_lightning_training_step_with_manual_optimisation():
+    source = LIGHTNING_STEP.replace("{manual}", "\n            self.automatic_optimization = False")
+    assert lint(source, code="TL005") == []

@@ -10,6 +10,7 @@ from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_build
 from .modes import Modes, TapeForward, TapeForwards
 from .order import loop_assigned_keys
 from .roles import Roles
+from .lightning import LightningStep, automatic_steps
 from .links import NOTHING, Links
 from .source import SourceText
 from .splits import DataSplits
@@ -78,6 +79,11 @@ class ScriptModel:
     def modes(self) -> Modes:
         """Which eval() calls leave a model in eval mode for its next training steps."""
         return Modes(self.structure, self.events)
+
+    @cached_property
+    def lightning_steps(self) -> list[LightningStep]:
+        """The `training_step` methods of LightningModules that Lightning optimises automatically."""
+        return automatic_steps(self.structure, self.roles)
 
     @cached_property
     def tape_forwards(self) -> list[TapeForward]:

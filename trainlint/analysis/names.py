@@ -122,6 +122,7 @@ _PREFIX_ALIASES = (
     ("torch.cuda.amp.grad_scaler.", "torch.cuda.amp."),
     ("torch.amp.grad_scaler.", "torch.amp."),
     ("lightning.pytorch.", "pytorch_lightning."),
+    ("lightning.LightningModule", "pytorch_lightning.LightningModule"),
     ("accelerate.accelerator.", "accelerate."),
 )
 

@@ -28,6 +28,8 @@ class ClipAfterStep(Rule):
     - before `backward()`;
     - with AMP, between `scaler.scale(loss).backward()` and `scaler.step(optimizer)` without
       `scaler.unscale_(optimizer)` first;
+    - in a PyTorch Lightning `training_step` with automatic optimisation (the default): Lightning runs
+      `backward()` on the returned loss after `training_step` returns;
     - in Keras / TensorFlow custom steps, `tf.clip_by_global_norm`, `tf.clip_by_norm` or
       `tf.clip_by_value` applied to the gradient list after `optimizer.apply_gradients(...)` (or
       Keras 3's `optimizer.apply(grads, variables)`) has applied it.
@@ -116,6 +118,21 @@ class ClipAfterStep(Rule):
                 if violation is not None:
                     yield violation
         yield from _after_apply_gradients(model)
+        yield from _in_lightning_training_step(model)
+
+
+def _in_lightning_training_step(model: ScriptModel):
+    """Clipping in a LightningModule's `training_step` under automatic optimisation runs before Lightning's
+    own `backward()` of the returned loss: it clips the previous step's gradients (or cleared ones)."""
+    for step in model.lightning_steps:
+        for clip in model.of_kind(CLIP):
+            if clip.context.function is step.training_step and _torch_clip(model, clip):
+                yield Violation(
+                    clip.node,
+                    f"`{_clip_name(clip)}` (line {model.line(clip.node)}) runs in `{step.klass.name}.training_step()`, "
+                    f"before Lightning's own `backward()` of the loss it returns: with automatic optimisation it "
+                    f"clips the previous step's gradients, never this step's; pass `gradient_clip_val` to the "
+                    f"Trainer (or clip in `configure_gradient_clipping`)")
 
 
 def _torch_clip(model: ScriptModel, clip: Event) -> bool:
