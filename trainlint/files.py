@@ -8,9 +8,12 @@ import stat
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import SettingsResolver, Settings
-from .notebook import NotebookError, NotebookSource, read_notebook
+
+if TYPE_CHECKING:  # imported only when a notebook is read
+    from .notebook import NotebookSource
 
 SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -163,6 +166,8 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def _read_notebook(path: Path, data: bytes) -> SourceFile:
+    from .notebook import NotebookError, read_notebook  # only a run over notebooks needs it
+
     try:
         notebook = read_notebook(data)
     except NotebookError as error:

@@ -4,8 +4,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterator
 
@@ -45,6 +43,9 @@ def _check_chunk(tasks: list[tuple]) -> list[FileResult]:
 
 def _check_isolated(task: tuple) -> FileResult:
     """One file in a process of its own, after a worker died: find the file that kills it, and go on."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         with ProcessPoolExecutor(max_workers=1) as pool:
             return pool.submit(_check_one, task).result()
@@ -58,13 +59,39 @@ def check_files(files: list[tuple[Path, Settings]], fix: bool = False, unsafe: b
                 cache: Cache | None = None) -> Iterator[FileResult]:
     """A FileResult per file, in the order given; in parallel across cores when there are many.
 
-    The worker processes start when this is called, not when the results are first read: call it
-    before starting any thread (a progress bar), so that workers are not forked from a threaded process.
+    With a cache, the files it has (unchanged, nothing to fix) are answered first, in this process; only the
+    others go to the workers. The worker processes start when this is called, not when the results are first
+    read: call it before starting any thread (a progress bar), so that workers are not forked from a
+    threaded process.
     """
     tasks = [(path, settings, fix, unsafe, diff, fix_edits, cache) for path, settings in files]
+    known: dict[int, FileResult] = {}
+    if cache is not None:
+        for index, (path, settings) in enumerate(files):
+            result = run.from_cache(path, settings, fix, unsafe, diff, cache)
+            if result is not None:
+                known[index] = result
+    rest = [task for index, task in enumerate(tasks) if index not in known]
+    computed = _run(rest, jobs, progress)
+    return _in_order(len(tasks), known, computed, progress)
+
+
+def _in_order(total: int, known: dict[int, FileResult], computed: Iterator[FileResult], progress) -> Iterator[FileResult]:
+    for index in range(total):
+        if index in known:
+            yield known[index]
+            if progress:
+                progress()
+        else:
+            yield next(computed)
+
+
+def _run(tasks: list[tuple], jobs: int | None, progress) -> Iterator[FileResult]:
     jobs = jobs or os.cpu_count() or 1
     if len(tasks) < _PARALLEL_THRESHOLD or jobs == 1:
         return _sequential(tasks, progress)
+    from concurrent.futures import ProcessPoolExecutor  # only a run that needs workers pays for the import
+
     jobs = min(jobs, len(tasks))
     size = max(1, len(tasks) // (jobs * 8))
     chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
@@ -120,7 +147,9 @@ def _sequential(tasks: list[tuple], progress) -> Iterator[FileResult]:
                 progress()
 
 
-def _collect(pool: ProcessPoolExecutor, chunks: list[list[tuple]], futures: list, progress) -> Iterator[FileResult]:
+def _collect(pool, chunks: list[list[tuple]], futures: list, progress) -> Iterator[FileResult]:
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         broken = False
         for chunk, future in zip(chunks, futures):

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..analysis.links import Links
 from ..config import Settings
 from ..diagnostics import IO_ERROR, FileResult, Finding, Location
 from ..files import ReadError, SourceFile, read_source
 from ..fixes import write_atomic
-from ..notebook import NotebookSource
 from .analyse import analyse, links_for
 from .cache import Cache
 from .fixing import FixError, Fixed, fix_text
 from .parse import UnparsableSource
+
+if TYPE_CHECKING:  # imported only when a notebook is read
+    from ..notebook import NotebookSource
 
 
 def lint_source(source: str, path: str = "<string>", settings: Settings | None = None, *,
@@ -73,6 +76,31 @@ def _check(path: Path, settings: Settings, fix: bool, unsafe: bool, diff: bool, 
         if cached is not None and not ((fix or diff) and any(_applies(f, unsafe) for f in cached)):
             result.findings = cached
             return result
+    return _analysed(path, source, result, links, key, settings, fix, unsafe, diff, fix_edits, cache)
+
+
+def from_cache(path: Path, settings: Settings, fix: bool, unsafe: bool, diff: bool,
+               cache: Cache) -> FileResult | None:
+    """The file's result when the cache has it (and nothing is to be fixed), without analysing anything: what
+    a run checks first, in one process, before it starts workers for the files that changed."""
+    name = str(path)
+    try:
+        source = read_source(path)
+    except ReadError:
+        return None
+    if source is None:
+        return FileResult(name)
+    key = cache.key(name, source.text.encode("utf-8", "surrogatepass"), settings)
+    cached = cache.get(key, name, _digest(links_for(name, settings)))
+    if cached is None or ((fix or diff) and any(_applies(f, unsafe) for f in cached)):
+        return None
+    return FileResult(name, cached)
+
+
+def _analysed(path: Path, source: SourceFile, result: FileResult, links: Links, key: str | None,
+              settings: Settings, fix: bool, unsafe: bool, diff: bool, fix_edits: bool,
+              cache: Cache | None) -> FileResult:
+    name = result.filename
     if fix or diff:
         try:
             fixed = fix_text(source.text, name, settings, unsafe, links)
