@@ -8,12 +8,20 @@ general linters report syntax errors).
 """
 from __future__ import annotations
 
+import os
+
 from ..rules import Rule
+
+# Set (to anything) to run every enabled rule on every file: how the ecosystem check proves that the
+# prefilter skips nothing that matters (the findings with and without it must be identical).
+DISABLE_VARIABLE = "TRAINLINT_NO_PREFILTER"
 
 
 def needed(text: str, rules: list[Rule], helpers: list[str] | None = None) -> list[Rule]:
     """The rules whose requirements `text` meets, or (for rules that follow helpers into other modules) the
     text together with `helpers`, the text of the project modules it imports. Plain substring tests."""
+    if os.environ.get(DISABLE_VARIABLE):
+        return list(rules)
     found: dict[str, bool] = {}
     elsewhere: dict[str, bool] = {}
 
