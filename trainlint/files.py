@@ -1,6 +1,7 @@
 """Files: find what to lint, read it faithfully (encoding, BOM, notebooks), and skip what cannot matter."""
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import os
@@ -16,6 +17,11 @@ SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # A file that mentions none of these cannot hold a training script we know how to check.
 _PREFILTER = re.compile(rb"torch|keras|tensorflow|sklearn|lightning|accelerate|jax|flax")
+_PREFILTER_TEXT = re.compile(_PREFILTER.pattern.decode())
+# Byte order marks of the encodings in which ASCII is not one byte per character, so that the byte
+# prefilter cannot see "torch" in them (UTF-32-LE's mark begins with UTF-16-LE's: it is tried first).
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32"), (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+              (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"), (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"))
 # Cell magics whose cell body is still Python.
 _PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture", "%%prun", "%%debug")
 
@@ -121,17 +127,77 @@ def read_source(path: Path) -> SourceFile | None:
         raise ReadError(f"Cannot read file: {error.strerror or error}") from None
     if len(data) > MAX_FILE_BYTES:
         raise ReadError(_too_large(len(data)))
-    if not _PREFILTER.search(data):
-        return None
     signature = (info.st_ino, info.st_size, info.st_mtime_ns)
-    if path.suffix == ".ipynb":
-        source = _read_notebook(path, data)
+    notebook = path.suffix == ".ipynb"
+    # The byte prefilter sees "torch" only where ASCII is one byte per character: decode the others first.
+    wide = _wide_bom(data)
+    text = data.decode(wide[0], "replace") if wide else None
+    if not notebook:
+        declared = _declared_encoding(data)
+        if declared is not None and not _ascii_compatible(declared):
+            text = data.decode(declared, "replace")
+    if not (_PREFILTER_TEXT.search(text) if text is not None else _PREFILTER.search(data)):
+        if not notebook and b"\x00" in data and _PREFILTER.search(data.replace(b"\x00", b"")):
+            raise ReadError("Python cannot read UTF-16 source files: save this file as UTF-8 "
+                            "(it looks like UTF-16 or UTF-32 text without a byte order mark)")
+        return None
+    if notebook:
+        source = _read_notebook(path, text if text is not None else data)
         source.signature = signature
         return source
+    if wide:
+        raise ReadError(f"Python cannot read {wide[1]} source files: save this file as UTF-8 "
+                        f"(it starts with a {wide[1]} byte order mark)")
     if b"\x00" in data:
         raise ReadError("Cannot lint a binary file (it contains NUL bytes)")
     text, encoding, bom = decode_source(data)
     return SourceFile(path, text, encoding, bom, signature=signature)
+
+
+def _wide_bom(data: bytes) -> tuple[str, str] | None:
+    """(codec, name) when the bytes start with a UTF-16 or UTF-32 byte order mark."""
+    for bom, codec, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            return codec, name
+    return None
+
+
+def _declared_encoding(data: bytes) -> str | None:
+    """The encoding a coding cookie declares (None without one). A cookie that Python cannot honour is
+    refused whatever the file mentions: an unknown codec (its text cannot be known, and Python cannot
+    import the file), or UTF-16 / UTF-32 (Python reads source one byte per ASCII character). Raises
+    ReadError."""
+    if b"coding" not in data[:400]:  # the cookie is on the first two lines; most files have none
+        return None
+    try:
+        encoding, cookie = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        message = str(error.msg if hasattr(error, "msg") else error)
+        if message.startswith("unknown encoding"):
+            codec = message.partition(":")[2].strip()
+            raise ReadError(f"Cannot read file: its coding cookie names an unknown encoding ({codec}); "
+                            f"Python cannot read it either") from None
+        return None  # other problems (bad UTF-8 on the first lines, BOM and cookie disagree) are reported on decoding
+    if not cookie or not _COOKIE.search(b"".join(cookie)):
+        return None
+    name = codecs.lookup(encoding).name
+    if name.startswith(("utf-16", "utf-32")):
+        wide = "UTF-16" if name.startswith("utf-16") else "UTF-32"
+        raise ReadError(f"Python cannot read {wide} source files: save this file as UTF-8 "
+                        f"(its coding cookie names {encoding})")
+    return encoding
+
+
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    """Is ASCII text one byte per character, unchanged, in this encoding (so the byte prefilter works)?"""
+    probe = "import torch, keras  # sklearn\n"
+    try:
+        return probe.encode(encoding) == probe.encode("ascii")
+    except (LookupError, UnicodeError, TypeError):
+        return False
 
 
 def _too_large(size: int) -> str:
@@ -174,9 +240,9 @@ def split_lines(text: str) -> list[str]:
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
-def _read_notebook(path: Path, data: bytes) -> SourceFile:
+def _read_notebook(path: Path, data: bytes | str) -> SourceFile:
     try:
-        notebook = json.loads(data.decode("utf-8-sig"))
+        notebook = json.loads(data.decode("utf-8-sig") if isinstance(data, bytes) else data)
     except UnicodeDecodeError as error:
         raise ReadError(f"Notebook is not valid UTF-8: byte 0x{data[error.start]:02x} cannot be decoded") from None
     except json.JSONDecodeError as error:
