@@ -15,7 +15,7 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Iterator
+from typing import Container, Iterator
 
 import libcst as cst
 
@@ -507,13 +507,16 @@ def _check_isolated(task: tuple) -> FileResult:
 
 
 def check_files(files: list[tuple[Path, Settings]], fix: bool = False, unsafe: bool = False, diff: bool = False,
-                jobs: int | None = None, progress=None, *, fix_edits: bool = True) -> Iterator[FileResult]:
+                jobs: int | None = None, progress=None, *, fix_edits: bool = True,
+                read_only: Container[Path] = ()) -> Iterator[FileResult]:
     """A FileResult per file, in the order given; in parallel across cores when there are many.
+    The files in `read_only` are only linted, never fixed nor diffed (see files.discover).
 
     The worker processes start when this is called, not when the results are first read: call it
     before starting any thread (a progress bar), so that workers are not forked from a threaded process.
     """
-    tasks = [(path, settings, fix, unsafe, diff, fix_edits) for path, settings in files]
+    tasks = [(path, settings, fix, unsafe, diff, fix_edits) if path not in read_only
+             else (path, settings, False, unsafe, False, fix_edits) for path, settings in files]
     jobs = jobs or os.cpu_count() or 1
     if len(tasks) < _PARALLEL_THRESHOLD or jobs == 1:
         return _sequential(tasks, progress)

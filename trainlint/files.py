@@ -75,17 +75,34 @@ class SourceFile:
         return data
 
 
-def discover(paths: list[Path], resolver: SettingsResolver) -> tuple[list[tuple[Path, Settings]], list[tuple[Path, str]]]:
-    """Files to lint with their settings, and paths that could not be listed (with why)."""
+def discover(paths: list[Path], resolver: SettingsResolver, read_only: dict[Path, Path] | None = None,
+             ) -> tuple[list[tuple[Path, Settings]], list[tuple[Path, str]]]:
+    """Files to lint with their settings, and paths that could not be listed (with why).
+
+    Symbolic links, as users of ruff and black expect: a link named on the command line is followed
+    (the user chose it); folders are walked without entering linked folders; a linked file found in a
+    folder is linted, and when it resolves outside that folder it goes into `read_only` (link -> target):
+    `--fix` must not write there, outside what the user asked to change. A file reached twice (through
+    a link and by its own name) is linted once, under its own name.
+    """
     found: list[tuple[Path, Settings]] = []
     problems: list[tuple[Path, str]] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # real path -> index in found
+    outside: dict[Path, Path] = {} if read_only is None else read_only
 
-    def add(candidate: Path) -> None:
+    def add(candidate: Path, root: str | None = None) -> None:
         key = os.path.realpath(candidate)  # the same file named twice (a.py, ./a.py, /abs/a.py) is linted once
-        if key not in seen:
-            seen.add(key)
-            found.append((candidate, resolver.for_path(candidate)))
+        link = candidate.is_symlink()
+        if key in seen:
+            earlier = found[seen[key]][0]
+            if earlier.is_symlink() and not link:
+                found[seen[key]] = (candidate, resolver.for_path(candidate))  # its own name, not the link's
+                outside.pop(earlier, None)
+            return
+        seen[key] = len(found)
+        found.append((candidate, resolver.for_path(candidate)))
+        if link and root is not None and not _within(key, root):
+            outside[candidate] = Path(key)
 
     for path in paths:
         if path.is_file() or (path.suffix in SOURCE_SUFFIXES and path.exists() and not path.is_dir()):
@@ -100,6 +117,7 @@ def discover(paths: list[Path], resolver: SettingsResolver) -> tuple[list[tuple[
         if not os.access(path, os.R_OK | os.X_OK):
             problems.append((path, "Permission denied"))
             continue
+        root = os.path.realpath(path)
         for directory, dirnames, filenames in os.walk(path, onerror=lambda e: problems.append(
                 (Path(e.filename), e.strerror or str(e)))):
             here = Path(directory)
@@ -108,8 +126,16 @@ def discover(paths: list[Path], resolver: SettingsResolver) -> tuple[list[tuple[
             for name in sorted(filenames):
                 candidate = here / name
                 if candidate.suffix in SOURCE_SUFFIXES and not settings.is_excluded(candidate):
-                    add(candidate)
+                    add(candidate, root)
     return found, problems
+
+
+def _within(path: str, folder: str) -> bool:
+    """Is the real path `path` inside the real folder `folder`?"""
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # different drives
+        return False
 
 
 def read_source(path: Path) -> SourceFile | None:
