@@ -146,3 +146,72 @@ def test_three_fix_runs_at_once_leave_every_file_correctly_fixed(tmp_path):
             assert result == text, f"{name} after three concurrent --fix runs:\n{result}"
             compile(result, name, "exec")
         assert sorted(p.name for p in folder.iterdir()) == sorted(originals)  # no temporary file left
+
+
+# --- defects found by the fuzzers (tests/fuzz) ------------------------------------------------------
+
+def fix_settles(source: str) -> None:
+    """fix_source applies the fixes once, and the result is stable and clean of safe fixes."""
+    fixed = trainlint.fix_source(source)  # raised FixError: "the fixes did not settle after 10 passes"
+    assert fixed != source
+    assert trainlint.fix_source(fixed) == fixed
+    assert not [f for f in trainlint.lint_source(fixed) if f.fix is not None and f.fix.applicability == "safe"]
+
+
+@pytest.mark.xfail(strict=True, reason="TL007 (rules/analysis, lead): the inserted model.train() does not "
+                                       "satisfy the rule when main() runs twice; the fix loop never settles")
+def test_tl007_fix_for_a_training_function_called_twice_does_not_insert_train_forever():
+    """Mutant examples/train_classifier.py:59:duplicate (`main()` twice under `if __name__ == ...`).
+    Each pass inserts one more `model.train()` at the top of the epoch loop and TL007 is reported
+    again on `model.eval()` in `evaluate()`. Reduced shape:
+
+        def evaluate(model):
+            model.eval()
+
+        def main():
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for epoch in range(2):
+                optimizer.step()
+                evaluate(model)
+
+        main()
+        main()
+    """
+    fix_settles("import torch\n\n\ndef evaluate(model):\n    model.eval()\n\n\ndef main():\n"
+                "    model = torch.nn.Linear(4, 1)\n    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+                "    for epoch in range(2):\n        optimizer.step()\n        evaluate(model)\n\n\nmain()\nmain()\n")
+
+
+@pytest.mark.xfail(strict=True, reason="TL007 (rules/analysis, lead): a method whose first parameter is not "
+                                       "`self` but whose body uses `self`; the fix loop never settles")
+def test_tl007_fix_for_an_eval_method_without_self_does_not_insert_train_forever():
+    """Mutants fixtures/TL007/bug_torch_trainer_class.py:24:rename:self->TL007 and
+    fixtures/TL003/bug_torch_trainer_class.py:27:rename:self->eval (the first parameter renamed, as in
+    an edit in progress). Each pass inserts one more `self.model.train()` in `fit()`. Reduced shape:
+
+        class Trainer:
+            def __init__(self, model):
+                self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+            def train_epoch(self):
+                self.optimizer.step()
+
+            def evaluate(trainer):
+                self.model.eval()
+
+            def fit(self, epochs):
+                for epoch in range(epochs):
+                    self.train_epoch()
+                    self.evaluate()
+
+        trainer = Trainer(model)
+        trainer.fit(4)
+    """
+    fix_settles("import torch\n\n\nclass Trainer:\n    def __init__(self, model):\n"
+                "        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n\n"
+                "    def train_epoch(self):\n        self.optimizer.step()\n\n"
+                "    def evaluate(trainer):\n        self.model.eval()\n\n"
+                "    def fit(self, epochs):\n        for epoch in range(epochs):\n"
+                "            self.train_epoch()\n            self.evaluate()\n\n\n"
+                "trainer = Trainer(model)\ntrainer.fit(4)\n")
