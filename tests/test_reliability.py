@@ -215,3 +215,32 @@ def test_tl007_fix_for_an_eval_method_without_self_does_not_insert_train_forever
                 "    def fit(self, epochs):\n        for epoch in range(epochs):\n"
                 "            self.train_epoch()\n            self.evaluate()\n\n\n"
                 "trainer = Trainer(model)\ntrainer.fit(4)\n")
+
+
+@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError,
+                   reason="engine (lead): libcst cannot encode a lone surrogate and lint_source raises")
+def test_lint_of_text_with_a_lone_surrogate_does_not_raise():
+    """Found by hand-written hostile inputs (tests/fuzz/test_hostile_text.py leaves surrogates out until
+    this passes). A file cannot hold one (decoding is strict), but a string given to the library or by
+    an editor can: JSON text `"\\ud800"` decodes to a lone surrogate. Python refuses such text; trainlint
+    should report one E999, as for any text Python cannot parse. Reduced shape:
+
+        import torch
+        name = '<U+D800>'
+    """
+    findings = trainlint.lint_source("import torch\nname = '\ud800'\n")
+    assert [f.code for f in findings] == ["E999"]
+
+
+@pytest.mark.xfail(strict=True, reason="engine (lead): libcst accepts a NUL character inside a comment, "
+                                       "Python refuses NUL anywhere; no E999 is reported")
+def test_nul_character_in_a_comment_does_not_pass_as_valid_code():
+    """Found by tests/fuzz/test_hostile_text.py (NUL appended to a comment line of the sklearn template).
+    Through the CLI the file is refused (E902, NUL bytes); through lint_source it is linted as if valid.
+    Reduced shape:
+
+        import torch
+        # note<NUL>
+    """
+    findings = trainlint.lint_source("import torch\n# note\x00\nx = 1\n")
+    assert [f.code for f in findings] == ["E999"]

@@ -34,11 +34,17 @@ def budget(share: float, minimum: int = 5) -> int:
     return max(minimum, round(total * share))
 
 
+def _without_bom(source: str) -> str:
+    """A text that starts with U+FEFF is a file's UTF-8 BOM read as text: Python skips it in a file,
+    libcst and trainlint skip it in a string (only `compile()` of the string refuses it)."""
+    return source[1:] if source.startswith("\ufeff") else source
+
+
 def python_parses(source: str) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ast.parse(source)
+            ast.parse(_without_bom(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return False
     return True
@@ -48,7 +54,7 @@ def python_compiles(source: str) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compile(source, PATH, "exec", dont_inherit=True)
+            compile(_without_bom(source), PATH, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return False
     return True
@@ -95,6 +101,8 @@ class Tally:
 
 
 def _shown(source: str, limit: int = 4000) -> str:
+    """The input as it can be printed (lone surrogates escaped), cut when very long."""
+    source = source.encode("utf-8", "backslashreplace").decode("utf-8")
     return source if len(source) <= limit else source[:limit] + f"\n... ({len(source) - limit} more characters)"
 
 

@@ -30,7 +30,7 @@ def fuzz_settings(share: float) -> settings:
 def test_programs_from_the_grammar_keep_every_property():
     tally = Tally()
 
-    @fuzz_settings(0.2)
+    @fuzz_settings(0.15)
     @given(grammar_programs())
     def one(source):
         tally.add("from_grammar", source, check(source, "from_grammar"))
@@ -70,7 +70,7 @@ def test_generated_programs_inside_training_loops_keep_every_property():
     `return`, a nested class, a loop that never ends. Safe and unsafe fixes both run."""
     tally = Tally()
 
-    @fuzz_settings(0.25)
+    @fuzz_settings(0.2)
     @given(spliced_programs(), st.booleans())
     def one(spliced, unsafe):
         label, source = spliced
