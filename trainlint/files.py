@@ -193,10 +193,11 @@ def _declared_encoding(data: bytes) -> str | None:
     refused whatever the file mentions: an unknown codec (its text cannot be known, and Python cannot
     import the file), or UTF-16 / UTF-32 (Python reads source one byte per ASCII character). Raises
     ReadError."""
-    if b"coding" not in data[:400]:  # the cookie is on the first two lines; most files have none
-        return None
+    second_line_end = data.find(b"\n", data.find(b"\n") + 1)
+    if b"coding" not in (data if second_line_end < 0 else data[:second_line_end]):
+        return None  # the cookie is on the first two lines; most files have none
     try:
-        encoding, cookie = tokenize.detect_encoding(io.BytesIO(data).readline)
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
         message = str(error.msg if hasattr(error, "msg") else error)
         if message.startswith("unknown encoding"):
@@ -204,17 +205,12 @@ def _declared_encoding(data: bytes) -> str | None:
             raise ReadError(f"Cannot read file: its coding cookie names an unknown encoding ({codec}); "
                             f"Python cannot read it either") from None
         return None  # other problems (bad UTF-8 on the first lines, BOM and cookie disagree) are reported on decoding
-    if not cookie or not _COOKIE.search(b"".join(cookie)):
-        return None
     name = codecs.lookup(encoding).name
     if name.startswith(("utf-16", "utf-32")):
         wide = "UTF-16" if name.startswith("utf-16") else "UTF-32"
         raise ReadError(f"Python cannot read {wide} source files: save this file as UTF-8 "
                         f"(its coding cookie names {encoding})")
     return encoding
-
-
-_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
 
 
 def _ascii_compatible(encoding: str) -> bool:

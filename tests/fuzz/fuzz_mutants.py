@@ -112,8 +112,8 @@ def mutate(site: Site, rng: random.Random) -> Mutant | None:
         lines[i:end] = [indent + "if x:"] + ["    " + body if body.strip() else body for body in lines[i:end]]
     else:  # pragma: no cover
         raise ValueError(op)
-    relative = site.path.relative_to(ROOT)
-    return Mutant(f"{relative}:{site.row}:{op}{detail}", "\n".join(lines))
+    name = site.path.relative_to(ROOT) if site.path.is_relative_to(ROOT) else site.path
+    return Mutant(f"{name}:{site.row}:{op}{detail}", "\n".join(lines))
 
 
 def mutants_of(path: Path, seed: int = SEED) -> Iterator[Mutant]:
