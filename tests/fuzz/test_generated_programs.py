@@ -9,10 +9,14 @@ from __future__ import annotations
 import functools
 
 import hypothesmith
+import pytest
 from fuzz_properties import Tally, budget, check
 from fuzz_templates import TEMPLATES, holes, splice
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+# hypothesmith compiles what it generates; the SyntaxWarnings of that generated code are not ours.
+pytestmark = pytest.mark.filterwarnings("ignore::SyntaxWarning")
 
 
 @functools.lru_cache(maxsize=None)
