@@ -2,6 +2,7 @@
 output format, the other files are still linted, and the run exits non-zero. Nothing hangs or crashes."""
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import subprocess
@@ -57,6 +58,16 @@ BAD_FILES = [
      "not valid JSON"),
     ("nul.py", b"import torch\x00\n", "E902", 1, 1, "binary"),
     ("cookie.py", b"# -*- coding: no-such-codec -*-\nimport torch\n", "E902", 1, 1, "no-such-codec"),
+    # An unknown codec is refused even when the bytes mention no framework: its text cannot be known.
+    ("cookie_plain.py", b"# coding: no-such-codec\nimport os\n", "E902", 1, 1, "unknown encoding (no-such-codec)"),
+    ("utf16.py", codecs.BOM_UTF16_LE + BUGGY.encode("utf-16-le"), "E902", 1, 1,
+     "Python cannot read UTF-16 source files"),
+    ("utf16be.py", codecs.BOM_UTF16_BE + BUGGY.encode("utf-16-be"), "E902", 1, 1,
+     "Python cannot read UTF-16 source files"),
+    ("utf32.py", BUGGY.encode("utf-32"), "E902", 1, 1, "Python cannot read UTF-32 source files"),
+    ("utf16_cookie.py", b"# -*- coding: utf-16 -*-\n" + BUGGY.encode(), "E902", 1, 1,
+     "Python cannot read UTF-16 source files"),
+    ("utf16_no_bom.py", BUGGY.encode("utf-16-le"), "E902", 1, 1, "Python cannot read UTF-16 source files"),
 ]
 
 
@@ -100,6 +111,42 @@ def test_file_with_a_latin1_coding_cookie_is_read_and_linted(project, capsys):
     (project / "good.py").write_bytes(b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + BUGGY.encode())
     exit_code, out, _ = check(capsys)
     assert exit_code == 1 and concise_line(out, "good.py").startswith("good.py:8:5: TL001")
+
+
+def test_utf16_file_with_a_training_bug_is_not_skipped_without_a_word(project, capsys):
+    """The byte prefilter looked for b"torch" in the raw bytes, where UTF-16 has b"t\\x00o\\x00r...": the file
+    was skipped as if it were not a training script. Reduced shape (UTF-16-LE with its BOM):
+
+        import torch
+        ...
+        for x in range(3):
+            loss.backward()
+            opt.step()
+    """
+    (project / "good.py").unlink()
+    (project / "train.py").write_bytes(codecs.BOM_UTF16_LE + BUGGY.encode("utf-16-le"))
+    exit_code, out, _ = check(capsys)
+    assert exit_code == 1
+    assert concise_line(out, "train.py") == ("train.py:1:1: E902 Python cannot read UTF-16 source files: "
+                                             "save this file as UTF-8 (it starts with a UTF-16 byte order mark)")
+
+
+def test_utf16_file_that_mentions_no_framework_is_skipped_like_any_other(project, capsys):
+    (project / "good.py").unlink()
+    (project / "setup_helpers.py").write_bytes("import os\nprint(os.getcwd())\n".encode("utf-16"))
+    assert check(capsys) == (0, "All checks passed!\n", "")
+
+
+def test_utf16_notebook_is_read_like_a_utf8_one(project, capsys):
+    """JSON may be UTF-16 (with a BOM); a notebook is parsed as JSON, not read as Python source."""
+    (project / "good.py").unlink()
+    (project / "train.ipynb").write_bytes(notebook(["import torch\nmodel = torch.nn.Linear(4, 1)\n"
+                                                    "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n",
+                                                    "for x in range(3):\n"
+                                                    "    model(torch.randn(2, 4)).sum().backward()\n"
+                                                    "    opt.step()\n"]).encode("utf-16"))
+    exit_code, out, _ = check(capsys)
+    assert exit_code == 1 and "TL001" in concise_line(out, "train.ipynb")
 
 
 def test_file_larger_than_the_limit_is_refused_without_reading_it(project, capsys):

@@ -121,7 +121,8 @@ def _check(args) -> int:
         raise ConfigError(f"--config: no such file: {args.config}")
     resolver = SettingsResolver(args.config, overrides)
     paths = args.paths or [Path(".")]
-    files, problems = discover(paths, resolver)
+    read_only: dict[Path, Path] = {}  # links found in a folder that lead outside it: linted, never written
+    files, problems = discover(paths, resolver, read_only)
 
     results: list[FileResult] = []
     for path, why in problems:
@@ -132,9 +133,12 @@ def _check(args) -> int:
     # Start the workers before the progress bar starts its thread: never fork a threaded process.
     cache = None if args.no_cache else Cache(args.cache_dir or default_dir(resolver.for_path(Path.cwd()).root))
     stream = check_files(files, fix=args.fix, unsafe=args.unsafe_fixes, diff=args.diff,
-                         fix_edits=args.output_format in FORMATS_WITH_FIX_EDITS, cache=cache)
+                         fix_edits=args.output_format in FORMATS_WITH_FIX_EDITS, cache=cache,
+                         read_only=read_only)
     with report.progress(len(files)) as advance:
-        for result in stream:
+        for (path, _), result in zip(files, stream):
+            if path in read_only and (args.fix or args.diff):
+                _refuse_outside_link(result, read_only[path], args.unsafe_fixes)
             results.append(result)
             if advance:
                 advance()
@@ -160,6 +164,14 @@ def _drop_repeats(results: list[FileResult]) -> None:
         if any(f.origin for f in result.findings):
             result.findings = [f for f in result.findings if not f.origin
                                or (os.path.realpath(f.origin[0]), f.origin[1], f.code) not in reported]
+
+
+def _refuse_outside_link(result: FileResult, target: Path, unsafe: bool) -> None:
+    """Say why a fixable file found through a symbolic link leading out of the folder was not fixed."""
+    applicable = ("safe", "unsafe") if unsafe else ("safe",)
+    if any(f.fix is not None and f.fix.applicability in applicable for f in result.findings):
+        result.fix_error = (f"it is a symbolic link to {target}, outside the folder being checked; "
+                            f"run `trainlint check --fix {target}` to fix that file")
 
 
 def _print_diff(results: list[FileResult]) -> bool:

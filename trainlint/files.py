@@ -1,6 +1,7 @@
 """Files: find what to lint, read it faithfully (encoding, BOM, notebooks), and skip what cannot matter."""
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import re
@@ -19,6 +20,11 @@ SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # A file that mentions none of these cannot hold a training script we know how to check.
 _PREFILTER = re.compile(rb"torch|keras|tensorflow|sklearn|lightning|accelerate|jax|flax")
+_PREFILTER_TEXT = re.compile(_PREFILTER.pattern.decode())
+# Byte order marks of the encodings in which ASCII is not one byte per character, so that the byte
+# prefilter cannot see "torch" in them (UTF-32-LE's mark begins with UTF-16-LE's: it is tried first).
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32"), (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+              (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"), (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"))
 
 
 class ReadError(Exception):
@@ -54,17 +60,34 @@ class SourceFile:
         return data
 
 
-def discover(paths: list[Path], resolver: SettingsResolver) -> tuple[list[tuple[Path, Settings]], list[tuple[Path, str]]]:
-    """Files to lint with their settings, and paths that could not be listed (with why)."""
+def discover(paths: list[Path], resolver: SettingsResolver, read_only: dict[Path, Path] | None = None,
+             ) -> tuple[list[tuple[Path, Settings]], list[tuple[Path, str]]]:
+    """Files to lint with their settings, and paths that could not be listed (with why).
+
+    Symbolic links, as users of ruff and black expect: a link named on the command line is followed
+    (the user chose it); folders are walked without entering linked folders; a linked file found in a
+    folder is linted, and when it resolves outside that folder it goes into `read_only` (link -> target):
+    `--fix` must not write there, outside what the user asked to change. A file reached twice (through
+    a link and by its own name) is linted once, under its own name.
+    """
     found: list[tuple[Path, Settings]] = []
     problems: list[tuple[Path, str]] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # real path -> index in found
+    outside: dict[Path, Path] = {} if read_only is None else read_only
 
-    def add(candidate: Path) -> None:
+    def add(candidate: Path, root: str | None = None) -> None:
         key = os.path.realpath(candidate)  # the same file named twice (a.py, ./a.py, /abs/a.py) is linted once
-        if key not in seen:
-            seen.add(key)
-            found.append((candidate, resolver.for_path(candidate)))
+        link = candidate.is_symlink()
+        if key in seen:
+            earlier = found[seen[key]][0]
+            if earlier.is_symlink() and not link:
+                found[seen[key]] = (candidate, resolver.for_path(candidate))  # its own name, not the link's
+                outside.pop(earlier, None)
+            return
+        seen[key] = len(found)
+        found.append((candidate, resolver.for_path(candidate)))
+        if link and root is not None and not _within(key, root):
+            outside[candidate] = Path(key)
 
     for path in paths:
         if path.is_file() or (path.suffix in SOURCE_SUFFIXES and path.exists() and not path.is_dir()):
@@ -79,6 +102,7 @@ def discover(paths: list[Path], resolver: SettingsResolver) -> tuple[list[tuple[
         if not os.access(path, os.R_OK | os.X_OK):
             problems.append((path, "Permission denied"))
             continue
+        root = os.path.realpath(path)
         for directory, dirnames, filenames in os.walk(path, onerror=lambda e: problems.append(
                 (Path(e.filename), e.strerror or str(e)))):
             here = Path(directory)
@@ -87,8 +111,16 @@ def discover(paths: list[Path], resolver: SettingsResolver) -> tuple[list[tuple[
             for name in sorted(filenames):
                 candidate = here / name
                 if candidate.suffix in SOURCE_SUFFIXES and not settings.is_excluded(candidate):
-                    add(candidate)
+                    add(candidate, root)
     return found, problems
+
+
+def _within(path: str, folder: str) -> bool:
+    """Is the real path `path` inside the real folder `folder`?"""
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # different drives
+        return False
 
 
 def read_source(path: Path) -> SourceFile | None:
@@ -106,13 +138,27 @@ def read_source(path: Path) -> SourceFile | None:
         raise ReadError(f"Cannot read file: {error.strerror or error}") from None
     if len(data) > MAX_FILE_BYTES:
         raise ReadError(_too_large(len(data)))
-    if not _PREFILTER.search(data):
-        return None
     signature = (info.st_ino, info.st_size, info.st_mtime_ns)
-    if path.suffix == ".ipynb":
-        source = _read_notebook(path, data)
+    notebook = path.suffix == ".ipynb"
+    # The byte prefilter sees "torch" only where ASCII is one byte per character: decode the others first.
+    wide = _wide_bom(data)
+    text = data.decode(wide[0], "replace") if wide else None
+    if not notebook:
+        declared = _declared_encoding(data)
+        if declared is not None and not _ascii_compatible(declared):
+            text = data.decode(declared, "replace")
+    if not (_PREFILTER_TEXT.search(text) if text is not None else _PREFILTER.search(data)):
+        if not notebook and b"\x00" in data and _PREFILTER.search(data.replace(b"\x00", b"")):
+            raise ReadError("Python cannot read UTF-16 source files: save this file as UTF-8 "
+                            "(it looks like UTF-16 or UTF-32 text without a byte order mark)")
+        return None
+    if notebook:
+        source = _read_notebook(path, text if text is not None else data)
         source.signature = signature
         return source
+    if wide:
+        raise ReadError(f"Python cannot read {wide[1]} source files: save this file as UTF-8 "
+                        f"(it starts with a {wide[1]} byte order mark)")
     if b"\x00" in data:
         raise ReadError("Cannot lint a binary file (it contains NUL bytes)")
     text, encoding, bom = decode_source(data)
@@ -123,6 +169,48 @@ def may_hold_training_code(text: str) -> bool:
     """The byte prefilter of `read_source`, for text already in memory (an editor's open document): a
     file that mentions no training framework is not linted, by the CLI or the language server."""
     return _PREFILTER.search(text.encode("utf-8", "surrogatepass")) is not None
+
+
+def _wide_bom(data: bytes) -> tuple[str, str] | None:
+    """(codec, name) when the bytes start with a UTF-16 or UTF-32 byte order mark."""
+    for bom, codec, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            return codec, name
+    return None
+
+
+def _declared_encoding(data: bytes) -> str | None:
+    """The encoding a coding cookie declares (None without one). A cookie that Python cannot honour is
+    refused whatever the file mentions: an unknown codec (its text cannot be known, and Python cannot
+    import the file), or UTF-16 / UTF-32 (Python reads source one byte per ASCII character). Raises
+    ReadError."""
+    second_line_end = data.find(b"\n", data.find(b"\n") + 1)
+    if b"coding" not in (data if second_line_end < 0 else data[:second_line_end]):
+        return None  # the cookie is on the first two lines; most files have none
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        message = str(error.msg if hasattr(error, "msg") else error)
+        if message.startswith("unknown encoding"):
+            codec = message.partition(":")[2].strip()
+            raise ReadError(f"Cannot read file: its coding cookie names an unknown encoding ({codec}); "
+                            f"Python cannot read it either") from None
+        return None  # other problems (bad UTF-8 on the first lines, BOM and cookie disagree) are reported on decoding
+    name = codecs.lookup(encoding).name
+    if name.startswith(("utf-16", "utf-32")):
+        wide = "UTF-16" if name.startswith("utf-16") else "UTF-32"
+        raise ReadError(f"Python cannot read {wide} source files: save this file as UTF-8 "
+                        f"(its coding cookie names {encoding})")
+    return encoding
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    """Is ASCII text one byte per character, unchanged, in this encoding (so the byte prefilter works)?"""
+    probe = "import torch, keras  # sklearn\n"
+    try:
+        return probe.encode(encoding) == probe.encode("ascii")
+    except (LookupError, UnicodeError, TypeError):
+        return False
 
 
 def _too_large(size: int) -> str:
@@ -165,11 +253,11 @@ def split_lines(text: str) -> list[str]:
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
-def _read_notebook(path: Path, data: bytes) -> SourceFile:
+def _read_notebook(path: Path, data: bytes | str) -> SourceFile:
     from .notebook import NotebookError, read_notebook  # only a run over notebooks needs it
 
     try:
-        notebook = read_notebook(data)
+        notebook = read_notebook(data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass"))
     except NotebookError as error:
         raise ReadError(error.message, error.row, error.column) from None
     return SourceFile(path, notebook.text, notebook=notebook)

@@ -99,8 +99,7 @@ class Modes:
     def trains(self, step: Event, model: str, forwards: list[Event], owners: list[str] | None) -> Event | None:
         """The first event of the iteration in which `step` trains `model` (its forward, or the step
         itself when only the optimizer's parameters say so); None when nothing says it trains `model`."""
-        if owners is not None and not any(_related(_plain(model), owner) or _last_part(model) == _last_part(owner)
-                                          for owner in owners):
+        if owners is not None and not any(_same_owner(model, owner, step) for owner in owners):
             return None  # the optimizer holds other parameters (an input image, another network)
         forwards = [f for f in forwards if f.index < step.index
                     and (step.context.loop in f.context.loops or f.context.loop in step.context.loops)]
@@ -282,6 +281,25 @@ def _ending(branch: Branch, arm: int) -> str | None:
     if isinstance(small, ast.Expr) and isinstance(small.value, ast.Call) and dotted(small.value.func) in _EXITS:
         return "exit"
     return None
+
+
+def _same_owner(model: str, owner: str, step: Event) -> bool:
+    """Is `model` (an identity) the module whose parameters `owner` (a key written where the stepped optimizer
+    was built) names? Locals of one instantiation of a function are not those of another: `main()` called
+    twice builds two models, and the first one's eval() says nothing of the second one's training."""
+    prefix = step.subject.rpartition("::")[0] if step.subject and "::" in step.subject else ""
+    model_prefix = model.rpartition("::")[0] if "::" in model else ""
+    if prefix and model_prefix and prefix != model_prefix and _is_local(owner, step):
+        return False
+    return _related(_plain(model), owner) or _last_part(model) == _last_part(owner)
+
+
+def _is_local(owner: str, step: Event) -> bool:
+    """Is the owner key a local of the function the step's optimizer was built in?"""
+    role = step.role
+    function = step.context.function
+    head = owner.split(".")[0]
+    return function is not None and role is not None and (head in function.assignments or head in function.params)
 
 
 def _plain(identity: str) -> str:

@@ -5,7 +5,7 @@ import contextlib
 import gc
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Container, Iterator
 
 from ..config import Settings
 from ..diagnostics import IO_ERROR, FileResult, Finding, Location
@@ -56,19 +56,22 @@ def _check_isolated(task: tuple) -> FileResult:
 
 def check_files(files: list[tuple[Path, Settings]], fix: bool = False, unsafe: bool = False, diff: bool = False,
                 jobs: int | None = None, progress=None, *, fix_edits: bool = True,
-                cache: Cache | None = None) -> Iterator[FileResult]:
-    """A FileResult per file, in the order given; in parallel across cores when there are many.
+                cache: Cache | None = None, read_only: Container[Path] = ()) -> Iterator[FileResult]:
+    """A FileResult per file, in the order given; in parallel across cores when there are many. The files in
+    `read_only` are only linted, never fixed nor diffed (see files.discover).
 
     With a cache, the files it has (unchanged, nothing to fix) are answered first, in this process; only the
     others go to the workers. The worker processes start when this is called, not when the results are first
     read: call it before starting any thread (a progress bar), so that workers are not forked from a
     threaded process.
     """
-    tasks = [(path, settings, fix, unsafe, diff, fix_edits, cache) for path, settings in files]
+    tasks = [(path, settings, fix, unsafe, diff, fix_edits, cache) if path not in read_only
+             else (path, settings, False, unsafe, False, fix_edits, cache) for path, settings in files]
     known: dict[int, FileResult] = {}
     if cache is not None:
-        for index, (path, settings) in enumerate(files):
-            result = run.from_cache(path, settings, fix, unsafe, diff, cache)
+        for index, task in enumerate(tasks):
+            path, settings, task_fix, _, task_diff = task[:5]
+            result = run.from_cache(path, settings, task_fix, unsafe, task_diff, cache)
             if result is not None:
                 known[index] = result
     rest = [task for index, task in enumerate(tasks) if index not in known]
