@@ -546,3 +546,42 @@ def test_the_fixed_cells_run_and_no_longer_accumulate_gradients(project, capsys)
     assert run_cells() == "STALE True"  # the bug: each backward() adds to the last step's gradient
     assert run(capsys, "--fix", "nb.ipynb")[0] == 0
     assert run_cells() == "STALE False"
+
+
+# --- cells IPython runs although Python would not (ecosystem review) ---------------------------------------
+
+@pytest.mark.parametrize("cell", [" device = 'cpu'\n device", "\tx = 1\n\tprint(x)",
+                                  " def f(a):\n    return a\n\nprint(f(1))"])
+def test_a_cell_ipython_dedents_is_not_a_syntax_error(project, capsys, cell):
+    """Cells whose lines all start indented (IPython 9 removes the common indentation), or whose first line
+    alone is (IPython 8 removed that much from every line having it): IPython runs them."""
+    (project / "nb.ipynb").write_bytes(nbformat_layout(notebook(SETUP, cell, LOOP)))
+    lines = concise(capsys)
+    assert not [line for line in lines if " E999 " in line]
+    assert [line.split(" TL")[0] for line in lines] == ["nb.ipynb:cell 3:3:5:"]
+
+
+def test_findings_in_a_dedented_cell_keep_the_cells_columns_and_fixes_leave_it_alone(project, capsys):
+    indented = "\n".join("  " + line for line in LOOP.split("\n"))
+    path = project / "nb.ipynb"
+    data = nbformat_layout(notebook(SETUP, indented))
+    path.write_bytes(data)
+    [line] = concise(capsys)
+    assert line.startswith("nb.ipynb:cell 2:3:7: TL001")  # `loss.backward()` at its column in the cell
+    code, out, err = run(capsys, "--fix", "--output-format", "concise", "nb.ipynb")
+    assert "dedents" in err and path.read_bytes() == data
+
+
+@pytest.mark.parametrize("cell", ["pip install torch", "ls ./data/train/", "  pip install -q diffusers"])
+def test_a_one_line_automagic_cell_is_not_a_syntax_error(project, capsys, cell):
+    """`pip install torch` alone in a cell: IPython runs a line magic without its `%` (automagic)."""
+    (project / "nb.ipynb").write_bytes(nbformat_layout(notebook(cell, SETUP, LOOP)))
+    lines = concise(capsys)
+    assert [line.split(" TL")[0] for line in lines] == ["nb.ipynb:cell 3:3:5:"]
+
+
+def test_python_named_like_a_magic_is_still_python(project, capsys):
+    """`time = 3` or `ls = []` parse as Python: they are not automagic."""
+    (project / "nb.ipynb").write_bytes(nbformat_layout(notebook("time = 3", SETUP, LOOP)))
+    assert [line.split(" TL")[0] for line in concise(capsys)] == ["nb.ipynb:cell 3:3:5:"]
+    assert notebook_source([("code", "time = 3")]).text == "time = 3\n\n"

@@ -261,3 +261,124 @@ def test_tl005_reports_clipping_inside_an_automatic_lightning_training_step():
 def test_tl005_quiet_in_a_lightning_training_step_with_manual_optimisation():
     source = LIGHTNING_STEP.replace("{manual}", "\n            self.automatic_optimization = False")
     assert lint(source, code="TL005") == []
+
+
+# -- clearing through collections, wrappers and helpers (ecosystem review, TL001) ---------------------------
+def test_tl001_quiet_when_every_optimizer_of_a_collection_is_cleared_in_a_helper():
+    """A trainer that clears `for optimizer in self.optimizers: optimizer.zero_grad()` in one helper and steps
+    `for optimizer in self.optimizers: optimizer.step()` elsewhere, the loop name bound twice in a function."""
+    assert lint("""\
+        import torch
+
+        class Trainer:
+            def __init__(self, model, optimizers, loader):
+                self.model, self.optimizers, self.loader = model, optimizers, loader
+
+            def _microbatches(self, chunks):
+                for optimizer in self.optimizers:
+                    optimizer.zero_grad(set_to_none=True)
+                for chunk in chunks:
+                    self.model(chunk).sum().backward()
+                for optimizer in self.optimizers:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+
+            def fit(self):
+                for batch in self.loader:
+                    self._microbatches(batch.chunk(2))
+                    for optimizer in self.optimizers:
+                        optimizer.step()
+        """, code="TL001") == []
+
+
+def test_tl001_quiet_when_a_scheduler_is_unpacked_beside_the_optimizer():
+    """`self.optimizer, self.lr_scheduler = optimizers` (the (optimizer, scheduler) pair of HF trainers): the
+    scheduler is not an optimizer whose gradients go uncleared."""
+    assert lint("""\
+        class Trainer:
+            def __init__(self, model, optimizers, loader):
+                self.model, self.loader = model, loader
+                self.optimizer, self.lr_scheduler = optimizers
+
+            def train(self):
+                optimizer = self.optimizer
+                for batch in self.loader:
+                    for chunk in batch.chunk(2):
+                        self.model(chunk).sum().backward()
+                        optimizer.step()
+                        optimizer.zero_grad()
+                    self.lr_scheduler.step()
+        """, code="TL001") == []
+
+
+def test_tl001_quiet_when_an_optimizer_wrapper_clears_the_optimizer_it_wraps():
+    """A NoamOpt-style wrapper whose `zero_grad()` forwards to the wrapped optimizer, stepped through AMP's
+    `scaler.step(wrapper)`."""
+    assert lint("""\
+        import torch
+
+        class Warmup:
+            def __init__(self, optimizer):
+                self.optimizer = optimizer
+
+            def step(self):
+                self.optimizer.step()
+
+            def zero_grad(self):
+                self.optimizer.zero_grad()
+
+        model = torch.nn.Linear(4, 1)
+        optimizer = Warmup(torch.optim.Adam(model.parameters()))
+        scaler = torch.amp.GradScaler()
+        for x in [torch.randn(8, 4)] * 3:
+            optimizer.zero_grad()
+            scaler.scale(model(x).sum()).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        """, code="TL001") == []
+
+
+def test_tl001_quiet_when_a_helper_of_another_module_zeroes_the_grads_by_hand(tmp_path):
+    """guided-diffusion's fp16 helpers: `zero_grad(params)` in another module does `p.grad.zero_()` for each
+    parameter, called by the trainer before `backward()`."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "fp16.py").write_text(textwrap.dedent("""\
+        def zero_grad(params):
+            for p in params:
+                if p.grad is not None:
+                    p.grad.detach_()
+                    p.grad.zero_()
+        """))
+    source = """\
+        import torch
+        from fp16 import zero_grad
+
+        model = torch.nn.Linear(4, 1)
+        params = list(model.parameters())
+        opt = torch.optim.AdamW(params)
+        for x in [torch.randn(8, 4)] * 3:
+            zero_grad(params)
+            model(x).sum().backward()
+            opt.step()
+        """
+    (tmp_path / "train.py").write_text(textwrap.dedent(source))
+    assert lint(source, str(tmp_path / "train.py"), code="TL001") == []
+
+
+def test_tl001_quiet_when_the_helper_clears_the_model_the_caller_built_the_optimizer_on():
+    """`model.zero_grad()` in `train_epoch(model, ...)` while the caller built the optimizer on `qa_model`."""
+    assert lint("""\
+        import torch
+
+        def train_epoch(model, loader, optimizer):
+            for x in loader:
+                model(x).sum().backward()
+                optimizer.step()
+                model.zero_grad()
+
+        def train(qa_model, loader, epochs):
+            qa_optimizer = torch.optim.AdamW(qa_model.parameters(), lr=1e-4)
+            for epoch in range(epochs):
+                train_epoch(qa_model, loader, qa_optimizer)
+
+        train(torch.nn.Linear(4, 1), [torch.randn(8, 4)] * 3, 2)
+        """, code="TL001") == []

@@ -13,10 +13,12 @@ cell, or that touches a neutralised line, or a file that would not read back as 
 """
 from __future__ import annotations
 
+import ast
 import bisect
 import difflib
 import json
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from json.decoder import scanstring
@@ -117,15 +119,61 @@ class _Neutralised:
     lines: tuple[str, ...]  # the cell's lines as the parser sees them
     originals: dict[int, str]  # line (0-based) -> the IPython line it stands for
     fences: frozenset[int]  # positions (0..len) where no line may be inserted
+    shifts: dict[int, int] = field(default_factory=dict)  # line -> characters of indentation IPython removed
+
+
+# Line magics IPython runs without their `%` (automagic) in a cell of one line that is not Python:
+# `pip install torch`, `ls ./data`.
+AUTOMAGICS = frozenset({"pip", "conda", "mamba", "cd", "ls", "pwd", "env", "mkdir", "rmdir", "rm", "cp", "mv",
+                        "cat", "less", "man", "load_ext", "reload_ext", "matplotlib", "time", "timeit", "run",
+                        "who", "whos", "history", "set_env", "pycat", "bookmark", "dhist", "alias"})
+
+
+def _compiles(text: str) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(text, "<cell>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _dedented(lines: list[str]) -> tuple[list[str], dict[int, int]] | None:
+    """A cell whose first line is indented, as IPython runs it: IPython 9 removes the indentation common to
+    all its lines, IPython 8 the first line's from every line that has it. The lines, and per line how many
+    characters went; None when the cell's first line is not indented."""
+    body = [line for line in lines if line.strip()]
+    if not body or not body[0][:1].isspace():
+        return None
+    common = _INDENT.match(body[0]).group()
+    for line in body[1:]:
+        while not line.startswith(common):
+            common = common[:-1]
+    if common:  # IPython 9
+        return [line[len(common):] if line.strip() else line for line in lines], {
+            j: len(common) for j, line in enumerate(lines) if line.strip()}
+    first = _INDENT.match(body[0]).group()  # IPython 8
+    return [line[len(first):] if line.startswith(first) else line for line in lines], {
+        j: len(first) for j, line in enumerate(lines) if line.startswith(first)}
 
 
 def _neutralise(lines: list[str]) -> _Neutralised | None:
     """The cell's lines with each IPython-only line replaced by a statement the parser accepts, at the
     same indentation; None for a cell whose cell magic does not run Python."""
+    shifts: dict[int, int] = {}
+    dedented = _dedented(lines)
+    if dedented is not None and _compiles("\n".join(dedented[0])):
+        lines, shifts = dedented
     out = list(lines)
     originals: dict[int, str] = {}
     fences: set[int] = set()
     start = 0
+    code = [j for j, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
+    if len(code) == 1 and lines[code[0]].split()[0] in AUTOMAGICS and not _compiles(lines[code[0]].strip()):
+        j = code[0]  # `pip install torch`: automagic
+        out[j] = "pass  # " + lines[j].strip()  # the cell's one statement: at no indentation
+        return _Neutralised(tuple(out), {j: lines[j]}, frozenset(range(len(lines) + 1)), shifts)
     first = next((j for j, line in enumerate(lines) if line.strip()), None)
     if first is not None and _PROMPT.match(lines[first]):
         return None  # a pasted session (`>>> x = 1`): IPython strips the prompts; not worth re-spacing
@@ -168,7 +216,7 @@ def _neutralise(lines: list[str]) -> _Neutralised | None:
                 escape_indent = indent
     if escape_indent is not None:
         fences.add(len(lines))  # a line added at the end would join the dangling command
-    return _Neutralised(tuple(out), originals, frozenset(fences))
+    return _Neutralised(tuple(out), originals, frozenset(fences), shifts)
 
 
 def _magic_after(text: str) -> bool:
@@ -256,6 +304,10 @@ class NotebookSource:
     def _owner(self, rows: list[tuple[int, int]], start: int, stop: int) -> tuple[int, int, int]:
         """The cell (position in self.cells) and its lines [a, b) that the text rows [start, stop)
         stand for; start == stop is an insertion before row `start`. Raises ValueError."""
+        for row in range(start, max(stop, start + 1)):
+            if row < len(rows) and self.cells[rows[row][0]].neutral.shifts:
+                raise ValueError(f"a fix changes cell {self.cells[rows[row][0]].number}, whose lines IPython "
+                                 f"dedents before running them: fix that cell by hand")
         if start < stop:
             k, a = rows[start] if start < len(rows) else (None, None)
             cell = self.cells[k] if k is not None else None
@@ -370,11 +422,18 @@ class NotebookSource:
         for finding in findings:
             cell, row = self.locate(finding.location.row)
             _, end_row = self.locate(finding.end_location.row)
+            shift = self._shift(finding.location.row)  # columns of a cell IPython dedents
             mapped.append(Finding(finding.code, finding.name, self.cell_lines(finding.message), finding.filename,
-                                  Location(row, finding.location.column),
-                                  Location(end_row, finding.end_location.column),
+                                  Location(row, finding.location.column + shift(row)),
+                                  Location(end_row, finding.end_location.column + shift(end_row)),
                                   self._cell_fix(rows, finding.fix, cell), row, cell, finding.origin))
         return mapped
+
+    def _shift(self, text_row: int):
+        starts = [cell.first_row for cell in self.cells]
+        position = bisect.bisect_right(starts, text_row) - 1
+        shifts = self.cells[position].neutral.shifts if 0 <= position < len(self.cells) else {}
+        return lambda cell_row: shifts.get(cell_row - 1, 0)
 
     def cell_lines(self, message: str) -> str:
         """A message about `text` with its `line N` references as `cell C, line L`."""

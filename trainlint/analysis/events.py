@@ -202,9 +202,14 @@ def _does_training(function: FunctionInfo, roles: Roles, depth: int, seen: dict)
             pending.extend(item.always)
         elif isinstance(item, With):
             pending.extend(item.body)
+        if isinstance(item, Stmt) and any(key and key.endswith((".grad", ".grad.data")) for key, _ in item.targets):
+            found = True  # `p.grad = None`: gradients cleared (or set) by hand
+            break
         for site in item_calls(item):
             name = site.method or (last(site.func_key) if site.func_key else None)
-            if name in _TRAINING_CALLS or (name and _CLEARING_NAME.fullmatch(name)):
+            if name in _TRAINING_CALLS or (name and _CLEARING_NAME.fullmatch(name)) or (
+                    site.method in _GRAD_WRITE_METHODS | {"zero_", "fill_", "detach_"} and site.receiver
+                    and site.receiver.endswith((".grad", ".grad.data"))):
                 found = True
                 break
             if depth < _MAX_RELEVANCE_DEPTH:
@@ -635,18 +640,27 @@ class EventBuilder:
 
     # -- names ------------------------------------------------------------------------------------
     def alias(self, key: str, function: FunctionInfo | None) -> str:
-        """`opt = self.optimizer` makes `opt` another name for `self.optimizer`."""
+        """`opt = self.optimizer` makes `opt` another name for `self.optimizer`; so does every binding of a loop
+        variable over the same collection of training objects (`for optimizer in self.optimizers:`, twice in
+        one function): each names an element of that collection, which one we cannot tell."""
         seen = set()
         while function is not None and key not in seen:
             seen.add(key)
             values = function.assignments.get(key)
-            if not values or len(values) != 1:
+            if not values:
                 break
-            target = dotted(values[0])
-            if target is None:
+            targets = {dotted(value) for value in values}
+            if len(targets) != 1 or None in targets:
+                break
+            target = targets.pop()
+            if len(values) > 1 and not self._collection_of_training_objects(target, function):
                 break
             key = target
         return key
+
+    def _collection_of_training_objects(self, key: str, function: FunctionInfo | None) -> bool:
+        role = self.roles.of(key, function)
+        return role is not None and role.kind in (OPTIMIZER, SCHEDULER)
 
     def identity(self, key: str | None, frame: _Frame) -> str | None:
         if key is None:

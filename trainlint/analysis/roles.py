@@ -170,10 +170,30 @@ class Roles:
         return False
 
     # -- evidence ---------------------------------------------------------------------------------
+    def scoped_values(self, key: str, function: FunctionInfo | None) -> list[tuple[ast.expr, FunctionInfo | None]]:
+        """Like `assigned_values`, each value with the scope it is written in: `self.optimizer = optimizer` in
+        `__init__` names `__init__`'s parameter, not a global `optimizer` of the method asking."""
+        if key.startswith("self.") and function is not None and function.klass is not None:
+            found = [(value, method) for klass in self.class_chain(function.klass)
+                     for method in _methods_and_nested(klass) for value in method.assignments.get(key, [])]
+            if found:
+                return found
+        scope = function
+        while scope is not None:
+            if key in scope.assignments:
+                return [(value, scope) for value in scope.assignments[key]]
+            if key.split(".")[0] in scope.params:
+                return []
+            scope = scope.parent
+        return [(value, None) for value in self.module_of(function).module_assignments.get(key, [])]
+
     def _resolve(self, key: str, function: FunctionInfo | None, depth: int) -> Role | None:
-        values = self.assigned_values(key, function)
-        if values:
-            roles = [self.classify(value, function, depth + 1) for value in values]
+        pairs = self.scoped_values(key, function)
+        unpacked = self.module_of(function).unpacked
+        pairs = [(v, scope) for v, scope in pairs if (id(v), key) not in unpacked]  # `opt, sched = pair`
+        if pairs:
+            roles = [self.classify(value, scope if scope is not None else _module_scope(function, self.structure),
+                                   depth + 1) for value, scope in pairs]
             known = [r for r in roles if r is not None]
             kinds = {r.kind for r in known}
             if len(kinds) == 1 and kinds != {INSTANCE}:
@@ -247,6 +267,28 @@ class Roles:
         if isinstance(func, ast.Name) and qualname is not None and func.id[:1].isupper():
             return Role(INSTANCE, qualname, call=call)
         return None
+
+
+def _methods_and_nested(klass: ClassInfo):
+    pending = list(klass.methods.values())
+    while pending:
+        method = pending.pop()
+        yield method
+        pending.extend(method.nested.values())
+
+
+def _module_scope(function: FunctionInfo | None, home: Structure) -> FunctionInfo | None:
+    """The scope a module-level value is classified in: None for this file's module; for another module of
+    the project, a stand-in scope with no locals whose `module` is that module (names and imports are looked up
+    there)."""
+    module = function.module if function is not None else None
+    if module is None or module is home:
+        return None
+    scope = getattr(module, "_module_scope", None)
+    if scope is None:
+        scope = FunctionInfo("<module>", None, [], {}, [], None, None, [], module=module)
+        module._module_scope = scope
+    return scope
 
 
 def constructor_kind(qualname: str) -> str | None:

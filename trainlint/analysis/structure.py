@@ -123,6 +123,9 @@ class Structure:
     # What the project around the file can say (functions and classes imported from its other modules);
     # analysis.links.Links, which knows nothing, when the file is analysed alone.
     links: object = None
+    # (id(value), key) for each name bound by unpacking that value (`a, b = value`): the value as a whole says
+    # nothing about what each name holds (`self.optimizer, self.lr_scheduler = optimizers`).
+    unpacked: set = field(default_factory=set)
 
 
 def if_arms(node: ast.If) -> tuple[list[ast.expr], list[list[ast.stmt]]]:
@@ -238,6 +241,7 @@ class _Builder:
         self.module_assignments: dict[str, list[ast.expr]] = {}
         self.argparse_defaults: dict[str, ast.expr | None] = {}
         self.argparse_types: dict[str, str] = {}
+        self.unpacked: set[tuple[int, str]] = set()
 
     def build(self) -> Structure:
         body = self.block(self.module.body, None, None)
@@ -247,6 +251,7 @@ class _Builder:
             function.module = structure
         for klass in self.classes.values():
             klass.module = structure
+        structure.unpacked = self.unpacked
         return structure
 
     # -- statements -------------------------------------------------------------------------------
@@ -331,6 +336,9 @@ class _Builder:
             pairs: list[tuple[str | None, ast.expr]] = []
             for target in node.targets:
                 pairs.extend(_target_pairs(target, node.value))
+                if isinstance(target, (ast.Tuple, ast.List)):
+                    self.unpacked.update((id(value), key) for key, value in _target_pairs(target, node.value)
+                                         if key and value is node.value)
             for key, value in pairs:
                 if key:
                     self.assign(key, value, function)

@@ -113,15 +113,23 @@ def _clears(model: ScriptModel, events: list[Event], step: Event) -> bool:
             continue
         if event.detail.get("everything") or event.subject == step.subject:
             return True
+        if event.subject is not None and step.subject is not None and event.subject.startswith(step.subject + "."):
+            return True  # a wrapper's zero_grad() clearing the optimizer it wraps (`self.optimizer.zero_grad()`)
         kind = event.role.kind if event.role else None
         if kind == OPTIMIZER:
             continue  # another optimizer's zero_grad (a GAN's other half)
         if kind == MODEL and models is not None and event.spelled is not None:
-            if any(m == event.spelled or m.startswith(event.spelled + ".") for m in models):
+            names = {event.spelled, _plain(event.subject)}  # as written in the helper, and in the caller
+            if any(m == name or m.startswith(name + ".") for m in models for name in names if name):
                 return True
             continue  # the zero_grad of a model this optimizer does not train
         return True
     return False
+
+
+def _plain(identity: str | None) -> str | None:
+    """An identity without a helper's local prefix (`train#2::qa_model` -> `qa_model`)."""
+    return identity.rsplit("::", 1)[-1] if identity else None
 
 
 def _step_text(step: Event) -> str:
