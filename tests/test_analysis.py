@@ -203,14 +203,16 @@ def test_events_in_order_with_loops_and_guards():
             scheduler.step()
             model.eval()
         """)
+    # a module built anew starts in train mode: its construction counts as a train()
     assert kinds(model, E.TRAIN_MODE, E.BACKWARD, E.OPT_STEP, E.ZERO_GRAD, E.SCHED_STEP) == [
-        ("train_mode", "model"), ("backward", "loss"), ("optimizer_step", "optimizer"),
+        ("train_mode", "model"), ("train_mode", "model"), ("backward", "loss"), ("optimizer_step", "optimizer"),
         ("zero_grad", "optimizer"), ("scheduler_step", "scheduler"), ("train_mode", "model")]
     epoch, batch = model.loops
     assert batch.parent is epoch
     step = model.of_kind(E.OPT_STEP)[0]
     assert step.context.loops == (epoch, batch) and len(step.context.guards) == 1
-    assert [e.detail["mode"] for e in model.of_kind(E.TRAIN_MODE)] == [True, False]
+    assert [e.detail["mode"] for e in model.of_kind(E.TRAIN_MODE)] == [True, True, False]
+    assert [e.detail.get("fresh", False) for e in model.of_kind(E.TRAIN_MODE)] == [True, False, False]
 
 
 def test_helpers_are_inlined_at_the_call_site_in_the_callers_names():
@@ -230,7 +232,7 @@ def test_helpers_are_inlined_at_the_call_site_in_the_callers_names():
             validate(model)
         """)
     assert kinds(model, E.ZERO_GRAD, E.OPT_STEP, E.TRAIN_MODE) == [
-        ("zero_grad", "optimizer"), ("optimizer_step", "optimizer"), ("train_mode", "model")]
+        ("train_mode", "model"), ("zero_grad", "optimizer"), ("optimizer_step", "optimizer"), ("train_mode", "model")]
     step = model.of_kind(E.OPT_STEP)[0]
     assert step.spelled == "opt" and step.role.kind == "optimizer"
     assert len(step.context.loops) == 2 and step.context.call_chain

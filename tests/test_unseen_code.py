@@ -382,3 +382,301 @@ def test_tl001_quiet_when_the_helper_clears_the_model_the_caller_built_the_optim
 
         train(torch.nn.Linear(4, 1), [torch.randn(8, 4)] * 3, 2)
         """, code="TL001") == []
+
+
+# -- ecosystem review A: shapes TL007 (and TL002) got wrong -----------------------------------------------
+
+
+def test_tl007_quiet_when_the_optimizer_name_is_rebound_to_a_new_model():
+    """A notebook trains `model_0`, evaluates it, then rebinds `optimizer` to `model_1`'s parameters and trains
+    `model_1`: the second loop's steps do not train `model_0` (the role of a name assigned twice is the value
+    assigned last before the call)."""
+    assert lint("""\
+        import torch
+
+        X, y = torch.randn(8, 1), torch.randn(8, 1)
+        model_0 = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Dropout(0.1))
+        optimizer = torch.optim.SGD(model_0.parameters(), lr=0.01)
+        for epoch in range(10):
+            model_0.train()
+            optimizer.zero_grad()
+            torch.nn.functional.l1_loss(model_0(X), y).backward()
+            optimizer.step()
+            model_0.eval()
+            with torch.inference_mode():
+                model_0(X)
+
+        model_1 = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Dropout(0.1))
+        optimizer = torch.optim.SGD(model_1.parameters(), lr=0.01)
+        for epoch in range(10):
+            model_1.train()
+            optimizer.zero_grad()
+            torch.nn.functional.l1_loss(model_1(X), y).backward()
+            optimizer.step()
+        """) == []
+
+
+def test_tl007_quiet_when_the_model_name_is_rebound_to_a_fresh_module():
+    """A tutorial trains `model`, evaluates it, then builds `model = nn.Sequential(...)` anew and trains it:
+    a freshly built module starts in train mode."""
+    assert lint("""\
+        import torch
+
+        x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 3))
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        model.train()
+        for epoch in range(100):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+
+        model.eval()
+        with torch.no_grad():
+            pred = model(x)
+
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 3))
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        for epoch in range(100):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        """) == []
+
+
+def test_tl007_quiet_when_a_factory_returns_a_model_in_eval_mode_and_training_calls_train():
+    """`instantiate_model()` ends with `model.eval()`; `train_classifier()` calls `model.train()` each epoch
+    before its steps."""
+    assert lint("""\
+        import torch
+
+        def instantiate_model():
+            model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.1))
+            model.eval()
+            return model
+
+        def train_classifier(model, loader, optimizer, num_epochs):
+            for epoch in range(num_epochs):
+                model.train()
+                for x, y in loader:
+                    loss = torch.nn.functional.cross_entropy(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+
+        model = instantiate_model()
+        loader = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))]
+        optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
+        train_classifier(model, loader, optimizer, num_epochs=3)
+        """) == []
+
+
+def test_tl007_quiet_when_the_loop_trains_other_models_than_the_one_evaluated():
+    """A global `model` is ranked in eval mode; `blend()` trains the models of its own list with optimizers built
+    over each of them: the global is not what those steps train."""
+    assert lint("""\
+        import torch
+
+        def build():
+            return torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.2))
+
+        def rank(model, x):
+            model.eval()
+            with torch.no_grad():
+                return model(x)
+
+        x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+        model = build()
+        rank(model, x)
+
+        def blend(folds):
+            models = [build(), build()]
+            for model in models:
+                for train_idx in folds:
+                    optimizer = torch.optim.Adam(model.parameters())
+                    optimizer.zero_grad()
+                    torch.nn.functional.cross_entropy(model(x[train_idx]), y[train_idx]).backward()
+                    optimizer.step()
+
+        blend([[0, 1, 2], [3, 4, 5]])
+        """) == []
+
+
+def test_tl007_quiet_when_eval_runs_in_the_last_iteration_only():
+    """`for i, (x, y) in steps: ... if i == len(steps) - 1: model.eval(); validate` with `model.train()` at the
+    start of each epoch: no training step of that epoch follows the eval()."""
+    assert lint("""\
+        import torch
+
+        model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Dropout(0.2))
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        loader = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))] * 4
+        x_val, y_val = torch.randn(8, 4), torch.randint(0, 3, (8,))
+
+        for epoch in range(100):
+            steps = list(enumerate(loader))
+            model.train()
+            for i, (x, y) in steps:
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+                if i == len(steps) - 1:
+                    model.eval()
+                    with torch.no_grad():
+                        vloss = torch.nn.functional.cross_entropy(model(x_val), y_val)
+                    print(epoch, float(vloss))
+        """) == []
+
+
+def test_tl007_quiet_when_evaluation_unwraps_ddp_and_training_calls_train():
+    """`evaluate(model.module if isinstance(model, DDP) else model)`: both arms are the trained model, and
+    `train()` switches it back first."""
+    assert lint("""\
+        import torch
+        from torch.nn.parallel import DistributedDataParallel
+
+        def train(model, loader, optimizer):
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                torch.nn.functional.mse_loss(model(x), y).backward()
+                optimizer.step()
+
+        def evaluate(model, loader):
+            model.eval()
+            with torch.no_grad():
+                return sum(float(model(x).sum()) for x, _ in loader)
+
+        def run(loader, distributed):
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.1))
+            if distributed:
+                model = DistributedDataParallel(model)
+            optimizer = torch.optim.Adam(model.parameters())
+            for epoch in range(10):
+                train(model, loader, optimizer)
+                evaluate(model.module if isinstance(model, DistributedDataParallel) else model, loader)
+        """) == []
+
+
+def test_tl007_quiet_when_a_module_overrides_train_and_it_is_called():
+    """A memory module overrides `train(mode)` to flush a store and calls `super().train(mode)`: `memory.train()`
+    still restores train mode."""
+    assert lint("""\
+        import torch
+
+        class Memory(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.1))
+
+            def train(self, mode: bool = True):
+                if self.training and not mode:
+                    print("flushing the message store")
+                super().train(mode)
+
+        memory = Memory()
+        optimizer = torch.optim.Adam(memory.parameters())
+        x = torch.randn(8, 4)
+        for epoch in range(10):
+            memory.train()
+            optimizer.zero_grad()
+            memory.net(x).pow(2).mean().backward()
+            optimizer.step()
+            memory.eval()
+            with torch.no_grad():
+                memory.net(x)
+        """) == []
+
+
+def test_tl007_quiet_when_a_helper_steps_under_a_phase_its_caller_does_not_pass():
+    """`model.fit('gnn', ...)` runs only the `if phase == 'gnn':` arm, which calls `self.gnn.train()`; the
+    `if phase == 'lm':` arm that steps without it cannot run from this call."""
+    assert lint("""\
+        import torch
+
+        class Joint(torch.nn.Module):
+            def __init__(self, lm, gnn):
+                super().__init__()
+                self.lm = lm
+                self.gnn = gnn
+
+            def fit(self, phase, x, y, optimizer):
+                if phase == 'gnn':
+                    self.gnn.train()
+                    torch.nn.functional.mse_loss(self.gnn(x), y).backward()
+                    optimizer.step()
+                if phase == 'lm':
+                    self.lm.train()
+                    torch.nn.functional.mse_loss(self.lm(x), y).backward()
+                    optimizer.step()
+
+        gnn = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
+        model = Joint(torch.nn.Linear(4, 1), gnn)
+        gnn_opt = torch.optim.Adam(model.gnn.parameters())
+        x, y = torch.randn(8, 4), torch.randn(8, 1)
+        for epoch in range(5):
+            gnn_opt.zero_grad()
+            model.fit('gnn', x, y, gnn_opt)
+            model.gnn.eval()
+            model.gnn(x)
+        """) == []
+
+
+def test_tl007_keras_quiet_when_the_model_takes_its_own_training_keyword():
+    """A subclassed Keras model `call(self, x, is_training=False)` hands `training=is_training` to its
+    Dropout; the tape step calls `net(x, is_training=True)`."""
+    assert lint("""\
+        import tensorflow as tf
+        from tensorflow.keras import Model, layers
+
+        class ConvNet(Model):
+            def __init__(self):
+                super().__init__()
+                self.fc = layers.Dense(64)
+                self.dropout = layers.Dropout(rate=0.5)
+                self.out = layers.Dense(10)
+
+            def call(self, x, is_training=False):
+                x = self.dropout(self.fc(x), training=is_training)
+                return self.out(x)
+
+        net = ConvNet()
+        optimizer = tf.optimizers.Adam(0.001)
+
+        def run_optimization(x, y):
+            with tf.GradientTape() as tape:
+                pred = net(x, is_training=True)
+                loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, pred, from_logits=True))
+            grads = tape.gradient(loss, net.trainable_variables)
+            optimizer.apply_gradients(zip(grads, net.trainable_variables))
+        """) == []
+
+
+def test_tl002_quiet_when_a_sum_started_from_zero_is_backpropagated():
+    """`optimizer.zero_grad(); reg = 0.; for x in loader: reg += model(x).pow(2).mean(); reg.backward();
+    optimizer.step()`: the number becomes a tensor, and its backward() fills the gradients the step uses."""
+    assert lint("""\
+        import torch
+
+        model = torch.nn.Linear(4, 2)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        loader = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))]
+
+        def train():
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                loss.backward()
+                optimizer.step()
+
+            optimizer.zero_grad()
+            reg = 0.
+            for x, _ in loader:
+                reg += model(x).pow(2).mean()
+            reg.backward()
+            optimizer.step()
+
+        for epoch in range(10):
+            train()
+        """) == []

@@ -20,7 +20,7 @@ from .names import bool_value, dotted, is_none, keyword, last, normalize, positi
 from .roles import (ACCELERATOR, DATA_SCALER, GRAD_SCALER, INSTANCE, MODEL, OPTIMIZER, OTHER, SCHEDULER,
                     Role, Roles)
 from .structure import (FOR_TYPES, TRY_TYPES, Branch, CallSite, FunctionInfo, Item, Loop, Stmt, Structure, With,
-                        item_calls, walk_items)
+                        if_arms, item_calls, walk_items)
 from .roles import _MODE_METHODS as _RETURNS_SELF  # nn.Module methods that return the module
 
 BACKWARD = "backward"
@@ -109,6 +109,44 @@ class _Frame:
     prefix: str  # for the helper's own locals, so they do not collide with the caller's
     active: tuple[FunctionInfo, ...]
     outer: "_Frame | None" = None  # the enclosing function's frame, for a closure's free variables
+    constants: dict[str, object] = field(default_factory=dict)  # parameter -> the constant the caller passed
+
+
+def _constants(call: ast.Call, function: FunctionInfo) -> dict[str, object]:
+    """The parameters of `function` that `call` passes a constant string, number or bool."""
+    params = list(function.params)
+    if function.klass is not None and params and params[0] in ("self", "cls") and isinstance(call.func, ast.Attribute):
+        params = params[1:]
+    if any(isinstance(a, ast.Starred) for a in call.args):
+        return {}
+    pairs = [*zip(params, call.args), *((kw.arg, kw.value) for kw in call.keywords if kw.arg in function.params)]
+    return {param: arg.value for param, arg in pairs if param not in function.assignments
+            and isinstance(arg, ast.Constant) and isinstance(arg.value, (str, int, float, bool))}
+
+
+def _arm_excluded(node: ast.AST, arm: int, constants: dict[str, object]) -> bool:
+    """Can this arm of an if/elif chain not run, given the constants the helper was called with? Only tests
+    `param == c` (either side) and `param != c` on such a parameter are read; any other test may hold."""
+    if not constants or not isinstance(node, ast.If):
+        return False
+    tests, _ = if_arms(node)
+    outcomes = [_decided(test, constants) for test in tests]
+    if arm < len(tests) and outcomes[arm] is False:
+        return True
+    return any(outcome is True for outcome in outcomes[:arm])  # an earlier arm is taken
+
+
+def _decided(test: ast.expr, constants: dict[str, object]) -> bool | None:
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.NotEq))):
+        return None
+    for a, b in ((test.left, test.comparators[0]), (test.comparators[0], test.left)):
+        if isinstance(a, ast.Name) and a.id in constants and isinstance(b, ast.Constant):
+            value = constants[a.id]
+            if type(value) is not type(b.value):
+                return None
+            equal = value == b.value
+            return equal if isinstance(test.ops[0], ast.Eq) else not equal
+    return None
 
 
 def _accumulates(key: str, value: ast.expr) -> bool:
@@ -131,6 +169,20 @@ def _module_receiver(expr: ast.expr) -> str | None:
            and expr.func.attr in _RETURNS_SELF):
         expr = expr.func.value
     return dotted(expr) if not isinstance(expr, ast.Call) else None
+
+
+def _argument_key(expr: ast.expr) -> str | None:
+    """The object an argument passes: `model`, and for `model.module if distributed else model` the object both
+    arms are part of."""
+    if isinstance(expr, ast.IfExp):
+        a, b = dotted(expr.body), dotted(expr.orelse)
+        if a is not None and b is not None:
+            if a == b or a.startswith(b + "."):
+                return b
+            if b.startswith(a + "."):
+                return a
+        return None
+    return dotted(expr)
 
 
 def comprehension_clips(node: ast.AST, imports) -> list[tuple[ast.expr, ast.Call, str]]:
@@ -347,6 +399,8 @@ class EventBuilder:
                 self.calls(item.test_calls, None, context, frame)
                 is_try = isinstance(item.node, TRY_TYPES)
                 for arm_index, arm in enumerate(item.arms):
+                    if not is_try and _arm_excluded(item.node, arm_index, frame.constants):
+                        continue  # `if phase == "lm":` in a helper called with `phase="gnn"`
                     guarded = context if (is_try and arm_index == 0) else Context(
                         context.loops, context.guards + ((item, arm_index),), context.grad_enabled,
                         context.call_chain, context.function)
@@ -395,9 +449,32 @@ class EventBuilder:
                     grows.add(key)
                     self.emit(ACCUMULATE, key, stmt=stmt, context=context, frame=frame, value=value,
                               target=carried, refs=[r for r in self.tensor_refs(value, frame) if r.key != key])
-        for key, _ in stmt.targets:
+        for key, value in stmt.targets:
             if key is not None:
                 self.define(key, context, frame, reset=key not in grows)
+                if self.fresh_module(value, frame):  # `model = Net()`: a new module, in training mode
+                    self.emit(TRAIN_MODE, key, stmt=stmt, context=context, frame=frame, mode=True, fresh=True)
+
+    def fresh_module(self, value: ast.expr | None, frame: _Frame) -> bool:
+        """Does `value` build a new torch module (`Net()`, `Net().to(device)`, `nn.Sequential(...)`), which starts
+        in training mode? Not a wrapper of a module it is handed (`DDP(model)`), nor a loaded one."""
+        while (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+               and value.func.attr in _RETURNS_SELF):
+            if value.func.attr in ("train", "eval"):
+                return False
+            value = value.func.value
+        if not isinstance(value, ast.Call) or not isinstance(value.func, (ast.Name, ast.Attribute)):
+            return False
+        role = self.roles.classify(value, frame.function, 0)
+        if role is None or role.kind != MODEL or role.call is not value:
+            return False
+        qualname = role.qualname or ""
+        if role.local_class is None and not qualname.startswith(K.FRESH_MODULE_PREFIXES) or qualname.startswith(
+                K.MODULE_WRAPPERS):
+            return False
+        return not any(self.role(dotted(arg), frame, value) is not None
+                       and self.role(dotted(arg), frame, value).kind == MODEL
+                       for arg in [*value.args, *(k.value for k in value.keywords)] if dotted(arg) is not None)
 
     # -- classifying calls ------------------------------------------------------------------------
     def calls(self, sites: list[CallSite], stmt: Stmt | None, context: Context, frame: _Frame) -> None:
@@ -416,6 +493,8 @@ class EventBuilder:
         helper = self.resolve_helper(site, frame)
         if helper is not None:  # a helper we can see into: its events are its body's (none, when it trains nothing)
             function, bindings, roles = helper
+            if method in ("train", "eval") and isinstance(site.call.func, ast.Attribute):
+                self.mode_switch(site, stmt, context, frame)  # a module's own train() still sets the mode
             if function not in frame.active and len(frame.active) < _MAX_INLINE_DEPTH and self.followed(function):
                 self.emit(LOCAL_CALL, None, stmt=stmt, context=context, frame=frame, site=site, function=function)
                 inner = Context(context.loops, context.guards,
@@ -423,7 +502,8 @@ class EventBuilder:
                                 context.call_chain + (site.call,), function)
                 self.instantiate(function, inner, _Frame(function, bindings, roles,
                                                          f"{function.name}#{next(self._counter)}::",
-                                                         frame.active + (function,), self.enclosing(function, frame)))
+                                                         frame.active + (function,), self.enclosing(function, frame),
+                                                         _constants(site.call, function)))
             return
 
         if qualname in K.AUTOGRAD_BACKWARD and first is not None:
@@ -465,16 +545,8 @@ class EventBuilder:
         if method == "unscale_" and first is not None:
             self.emit(UNSCALE, dotted(first), site=site, stmt=stmt, context=context, frame=frame, scaler=receiver)
             return
-        if method in ("train", "eval") and receiver is None:
-            receiver = _module_receiver(site.call.func.value)  # `model.to(device).train()`
-        if method in ("train", "eval") and receiver is not None and receiver != "self":
-            role = self.role(receiver, frame)
-            if role is None or role.kind == MODEL:
-                mode = method == "train"
-                flag = first if first is not None else keyword(site.call, "mode")
-                if method == "train" and flag is not None:  # train(False) is eval(); train(flag) is unknown
-                    mode = bool_value(flag)
-                self.emit(TRAIN_MODE, receiver, site=site, stmt=stmt, context=context, frame=frame, mode=mode)
+        if method in ("train", "eval"):
+            self.mode_switch(site, stmt, context, frame)
             return
         if method in _DATA_METHODS and receiver is not None:
             self.emit(DATA_FIT, receiver, site=site, stmt=stmt, context=context, frame=frame, method=method,
@@ -493,7 +565,7 @@ class EventBuilder:
         if method == "apply_gradients":
             self.emit(APPLY_GRADIENTS, receiver, site=site, stmt=stmt, context=context, frame=frame)
             return
-        if method == "apply" and receiver is not None and self.keras_optimizer(receiver, frame):
+        if method == "apply" and receiver is not None and self.keras_optimizer(receiver, frame, site.call):
             # Keras 3: `optimizer.apply(grads, model.trainable_weights)`
             self.emit(APPLY_GRADIENTS, receiver, site=site, stmt=stmt, context=context, frame=frame, keras_apply=True)
             return
@@ -509,19 +581,35 @@ class EventBuilder:
                 return
         if site.func_key is not None and (method is None or receiver in ("self", "cls") or "." in site.func_key):
             # `model(x)`, and a model held as an attribute: `self.model(x)`, `self.net(x)`, `trainer.model(x)`
-            role = self.role(site.func_key, frame)
+            role = self.role(site.func_key, frame, site.call)
             if role is not None and role.kind == MODEL:
                 self.emit(FORWARD, site.func_key, site=site, stmt=stmt, context=context, frame=frame)
                 return
         for arg in [*site.call.args, *(k.value for k in site.call.keywords)]:
             key = dotted(arg)
-            if key is not None and self.role(key, frame) is not None and self.role(key, frame).kind == OPTIMIZER:
+            if key is not None and self.is_optimizer(key, frame, site.call):
                 self.emit(OPAQUE_USE, key, site=site, stmt=stmt, context=context, frame=frame)
 
-    def keras_optimizer(self, key: str, frame: _Frame) -> bool:
+    def mode_switch(self, site: CallSite, stmt: Stmt | None, context: Context, frame: _Frame) -> None:
+        """`model.train()`, `model.eval()`, `model.train(False)`, `model.to(device).train()`: the model's mode."""
+        receiver, method = site.receiver, site.method
+        if receiver is None:
+            receiver = _module_receiver(site.call.func.value)  # `model.to(device).train()`
+        if receiver is None or receiver == "self":
+            return
+        role = self.role(receiver, frame, site.call)
+        if role is None or role.kind == MODEL:
+            mode = method == "train"
+            args = positional(site.call)
+            flag = args[0] if args else keyword(site.call, "mode")
+            if method == "train" and flag is not None:  # train(False) is eval(); train(flag) is unknown
+                mode = bool_value(flag)
+            self.emit(TRAIN_MODE, receiver, site=site, stmt=stmt, context=context, frame=frame, mode=mode)
+
+    def keras_optimizer(self, key: str, frame: _Frame, at: ast.AST | None = None) -> bool:
         """A Keras optimizer: built by a `keras.optimizers` constructor, or named like an optimizer in a file
         that imports Keras (`self.optimizer` in a `keras.Model.train_step`)."""
-        role = self.role(key, frame)
+        role = self.role(key, frame, at)
         if role is None or role.kind != OPTIMIZER:
             return False
         if role.qualname:
@@ -533,7 +621,7 @@ class EventBuilder:
     def backward(self, site: CallSite, stmt, context, frame, first) -> None:
         receiver = site.receiver
         func = site.call.func
-        role = self.role(receiver, frame) if receiver else None
+        role = self.role(receiver, frame, site.call) if receiver else None
         if role is not None and role.kind == ACCELERATOR or (receiver and "engine" in last(receiver).lower()):
             if first is not None:  # accelerator.backward(loss), fabric.backward(loss), engine.backward(loss)
                 self.emit(BACKWARD, base_key(first), site=site, stmt=stmt, context=context, frame=frame,
@@ -546,14 +634,14 @@ class EventBuilder:
             self.emit(BACKWARD, base_key(loss), site=site, stmt=stmt, context=context, frame=frame,
                       scaler=dotted(inner.func.value), **self.loss_detail(loss, frame))
             return
-        if receiver == "self" or (role is not None and role.kind in _NON_TENSOR_KINDS):
+        if receiver == "self" or (role is not None and role.kind in _NON_TENSOR_KINDS and role.evidence != "number"):
             return  # a user's own backward(), not autograd's
         self.emit(BACKWARD, base_key(inner) if inner is not None else None, site=site, stmt=stmt,
                   context=context, frame=frame, **self.loss_detail(inner, frame))
 
     def step(self, site: CallSite, stmt, context, frame, first) -> None:
         receiver = site.receiver
-        role = self.role(receiver, frame)
+        role = self.role(receiver, frame, site.call)
         if first is not None and (role is not None and role.kind == GRAD_SCALER or
                                   (role is None or role.evidence == "name") and "scaler" in last(receiver).lower()):
             self.emit(OPT_STEP, dotted(first), site=site, stmt=stmt, context=context, frame=frame, scaler=receiver)
@@ -612,7 +700,7 @@ class EventBuilder:
                 self_identity = self.identity("self", frame)
                 self_role = frame.bound_roles.get("self")
             else:
-                role = self.role(site.receiver, frame)
+                role = self.role(site.receiver, frame, site.call)
                 if role is not None and role.local_class is not None:
                     function = self.roles.method(role.local_class, site.method)
                     self_identity, self_role = self.identity(site.receiver, frame), role
@@ -629,13 +717,12 @@ class EventBuilder:
             bindings[params[0]] = self_identity
             bound_roles[params[0]] = self_role
             params = params[1:]
-        for param, arg in zip(params, positional(site.call)):
-            bindings[param] = self.identity(dotted(arg), frame)
-            bound_roles[param] = self.role(dotted(arg), frame)
-        for kw in site.call.keywords:
-            if kw.arg is not None and kw.arg in function.params:
-                bindings[kw.arg] = self.identity(dotted(kw.value), frame)
-                bound_roles[kw.arg] = self.role(dotted(kw.value), frame)
+        pairs = [*zip(params, positional(site.call)),
+                 *((kw.arg, kw.value) for kw in site.call.keywords if kw.arg is not None and kw.arg in function.params)]
+        for param, arg in pairs:
+            key = _argument_key(arg)
+            bindings[param] = self.identity(key, frame)
+            bound_roles[param] = self.role(key, frame, site.call)
         return function, bindings, bound_roles
 
     # -- names ------------------------------------------------------------------------------------
@@ -695,14 +782,20 @@ class EventBuilder:
             scope = scope.parent
         return first in self.roles.module_of(frame.function).module_assignments
 
-    def role(self, key: str | None, frame: _Frame) -> Role | None:
+    def role(self, key: str | None, frame: _Frame, at: ast.AST | None = None) -> Role | None:
+        """What `key` denotes in `frame`, where `at` is written (a name re-assigned in one scope denotes its
+        last value before that point)."""
         if key is None:
             return None
         key = self.alias(key, frame.function)
         first = key.split(".")[0]
         if key == first and first in frame.bound_roles and frame.bound_roles[first] is not None:
             return frame.bound_roles[first]
-        return self.roles.of(key, frame.function)
+        return self.roles.role_at(key, frame.function, at)
+
+    def is_optimizer(self, key: str | None, frame: _Frame, at: ast.AST | None = None) -> bool:
+        role = self.role(key, frame, at)
+        return role is not None and role.kind == OPTIMIZER
 
     # -- definitions and the tensors a value holds (TL004) -----------------------------------------
     def define(self, key: str, context: Context, frame: _Frame, reset: bool = True) -> None:
@@ -742,6 +835,6 @@ class EventBuilder:
 
     def emit(self, kind: str, spelled: str | None, *, stmt: Stmt | None, context: Context, frame: _Frame,
              site: CallSite | None = None, **detail) -> None:
-        role = self.role(spelled, frame) if spelled else None
+        role = self.role(spelled, frame, site.call if site is not None else stmt.node if stmt is not None else None) if spelled else None
         self.events.append(Event(kind, self.identity(spelled, frame), spelled, role, site, stmt, context,
                                  detail=detail))

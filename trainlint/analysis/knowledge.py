@@ -187,6 +187,11 @@ TORCH_MODEL_BASES: frozenset[str] = frozenset({"torch.nn.Module", "torch.nn.Sequ
 KERAS_MODEL_CONSTRUCTORS: frozenset[str] = frozenset({"keras.Model", "keras.Sequential", "keras.models.Model",
                                                      "keras.models.Sequential"})
 # Keras layers whose behaviour depends on the `training` argument.
+# Constructors whose module starts in training mode (nn.Module's default); `from_pretrained` and loaders are not
+# among them (Hugging Face returns its models in eval mode), nor wrappers of a module they are handed.
+FRESH_MODULE_PREFIXES: tuple[str, ...] = ("torch.nn.", "torchvision.models.", "timm.create_model")
+MODULE_WRAPPERS: tuple[str, ...] = ("torch.nn.parallel.", "torch.nn.DataParallel", "torch.nn.SyncBatchNorm",
+                                    "torch.nn.utils.", "torch.nn.Module")
 TRAINING_DEPENDENT_LAYERS: frozenset[str] = frozenset({
     "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout", "GaussianDropout",
     "GaussianNoise", "BatchNormalization", "ActivityRegularization", "RandomFlip", "RandomRotation",

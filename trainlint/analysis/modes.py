@@ -99,14 +99,65 @@ class Modes:
     def trains(self, step: Event, model: str, forwards: list[Event], owners: list[str] | None) -> Event | None:
         """The first event of the iteration in which `step` trains `model` (its forward, or the step
         itself when only the optimizer's parameters say so); None when nothing says it trains `model`."""
-        if owners is not None and not any(_same_owner(model, owner, step) for owner in owners):
+        if owners is not None and not any(self.same_owner(model, owner, step) for owner in owners):
             return None  # the optimizer holds other parameters (an input image, another network)
         forwards = [f for f in forwards if f.index < step.index
                     and (step.context.loop in f.context.loops or f.context.loop in step.context.loops)]
+        usable = [f for f in forwards if not self.contradict(f, step)]
+        if usable:
+            return usable[0]
         if forwards:
-            return forwards[0]
+            return None  # the model runs only in passes that do not reach this step (`if phase == "gnn":`)
         if owners:
             return step
+        return None
+
+    def same_owner(self, model: str, owner: str, step: Event) -> bool:
+        """Is `model` (an identity) the module whose parameters `owner` (a key written where the stepped
+        optimizer was built) names? When the optimizer is built at the module level from a global, or in the
+        function that steps it from one of its locals, the owner's identity is known and must be the model's
+        (`for model in models: optimizer = Adam(model.parameters())` trains the loop's models, not a global
+        `model` evaluated elsewhere). Otherwise the names are compared."""
+        identity = self.owner_identity(owner, step)
+        if identity is not None:
+            return _related(model, identity)
+        return _same_owner(model, owner, step) or self.stored_as(model, owner, step)
+
+    def stored_as(self, model: str, owner: str, step: Event) -> bool:
+        """Is `model` the attribute that the method building the optimizer stores its parameter `owner` in
+        (`def __init__(self, model): self.model = model; self.opt = SGD(model.parameters())` trains
+        `self.model`, and `trainer.model` of an instance `trainer` whose `trainer.optimizer` steps)?"""
+        role = step.role
+        scope = self._call_function.get(id(role.call), _UNKNOWN) if role is not None and role.call else _UNKNOWN
+        head, _, rest = owner.partition(".")
+        if scope is _UNKNOWN or scope is None or head not in scope.params or not step.subject:
+            return False
+        # the instance the stepped optimizer belongs to stands for `self` (`trainer.optimizer`: `trainer`)
+        instance = _plain(step.subject).rpartition(".")[0] or "self"
+        for attribute, values in scope.assignments.items():
+            if attribute.startswith("self.") and any(isinstance(v, ast.Name) and v.id == head for v in values):
+                stored = instance + attribute[4:] + (f".{rest}" if rest else "")
+                if _related(_plain(model), stored):
+                    return True
+        return False
+
+    def owner_identity(self, owner: str, step: Event) -> str | None:
+        role = step.role
+        if role is None or role.call is None or not step.subject or not step.spelled:
+            return None
+        scope = self._call_function.get(id(role.call), _UNKNOWN)
+        head = owner.split(".")[0]
+        if scope is _UNKNOWN or head in ("self", "cls"):
+            return None
+        if scope is None:  # built at the module level: a global of this file
+            return owner if head in self.structure.module_assignments and "::" not in step.subject else None
+        # the optimizer is a local of the function that builds it from its own local: the two are of one
+        # instance of that function (the step may run in a helper it is handed to)
+        prefix, _, subject = step.subject.rpartition("::")
+        subject_head = subject.split(".")[0]
+        if (head in scope.assignments and head not in scope.params and subject_head in scope.assignments
+                and subject_head not in scope.params and (not prefix or prefix.split("#")[0] == scope.name)):
+            return f"{prefix}::{owner}" if prefix else owner
         return None
 
     @staticmethod
@@ -130,13 +181,14 @@ class Modes:
 
         common = [frame for frame in step.context.loops if frame in ev.context.loops]
         for frame in reversed(common):  # around the innermost loop first
-            if self.leaves(ev, first, frame):
+            if self.leaves(ev, first, frame) or _in_last_pass(ev, frame, self.assignments(frame.function)):
                 continue
             if not any(frame in t.context.loops and ((t.index > ev.index and self.within(t, ev))
                                                       or (t.index < first.index and before_first(t)))
                        for t in restores):
                 return EvalReach(ev, step, first, frame, True, ev.subject)
-        contradicts = exclusive(ev, first) or any(_excludes(a, b) for a in self.guard_keys(ev) for b in target)
+        contradicts = self.contradict(ev, first) or any(_excludes(a, b) for a in self.guard_keys(ev)
+                                                         for b in self.guard_keys(step))
         if ev.index < first.index and not contradicts and not self.leaves(ev, first, None):
             if not any(ev.index < t.index < first.index and (before_first(t) or self.within(t, ev))
                        for t in restores):
@@ -193,6 +245,14 @@ class Modes:
                     return True
         return False
 
+    def contradict(self, a: Event, b: Event) -> bool:
+        """Can `a` and `b` never run in one pass (different arms of one branch, or of tests that exclude each
+        other)?"""
+        return exclusive(a, b) or any(_excludes(x, y) for x in self.guard_keys(a) for y in self.guard_keys(b))
+
+    def assignments(self, function: FunctionInfo | None) -> dict:
+        return function.assignments if function is not None else self.structure.module_assignments
+
     def within(self, a: Event, b: Event) -> bool:
         """Is `a` in no loop and no branch arm that `b` is not also in? Then, written before `b`, `a` runs
         before `b` on every pass that reaches `b` (it dominates `b`); written after `b`, it runs after `b`
@@ -219,8 +279,90 @@ def _guard_key(branch: Branch, arm: int):
     node = branch.node
     if isinstance(node, ast.If):
         tests, _ = if_arms(node)
-        return ("if", tuple(ast.dump(test) for test in tests[:arm + 1]), arm)
+        return ("if", tuple(ast.dump(test) for test in tests[:arm + 1]), arm,
+                _equality(tests[arm]) if arm < len(tests) else None)
     return (id(branch), arm)
+
+
+def _equality(test: ast.expr) -> tuple[str, object] | None:
+    """(the dump of `x`, c) for a test `x == c` with a constant c."""
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+        for a, b in ((test.left, test.comparators[0]), (test.comparators[0], test.left)):
+            if isinstance(b, ast.Constant) and not isinstance(a, ast.Constant):
+                return ast.dump(a), b.value
+    return None
+
+
+def _in_last_pass(ev: Event, frame: LoopFrame, assignments: dict) -> bool:
+    """Is `ev` guarded by a test that holds in the last iteration of the loop only (`for i, b in
+    enumerate(steps): ... if i == len(steps) - 1:`)? No next iteration follows it."""
+    counter, bounds = _counted(frame.node, assignments)
+    if counter is None:
+        return False
+    for branch, arm in ev.context.guards:
+        if arm != 0 or not isinstance(branch.node, ast.If) or not isinstance(branch.node.test, ast.Compare):
+            continue
+        test = branch.node.test
+        if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+            continue
+        left, right = test.left, test.comparators[0]
+        for a, b in ((left, right), (right, left)):
+            if (_is_name(a, counter) and _minus_one(b) is not None and ast.dump(_minus_one(b)) in bounds) or (
+                    _plus_one(a) is not None and _is_name(_plus_one(a), counter) and ast.dump(b) in bounds):
+                return True
+    return False
+
+
+def _counted(loop: ast.AST, assignments: dict) -> tuple[str | None, set[str]]:
+    """(the counter, dumps of the number of iterations) of `for i, x in enumerate(X)` (`len(X)`), also through
+    wrappers and names (`steps = list(enumerate(X)); for i, b in tqdm(steps)`: `len(steps)`, `len(X)`);
+    `for i in range(n)` (`n`). (None, set()) otherwise."""
+    if not isinstance(loop, ast.For):
+        return None, set()
+    target = loop.target
+    if isinstance(target, ast.Name) and isinstance(loop.iter, ast.Call) and dotted(loop.iter.func) == "range" \
+            and len(loop.iter.args) == 1:
+        return target.id, {ast.dump(loop.iter.args[0])}
+    if not (isinstance(target, ast.Tuple) and target.elts and isinstance(target.elts[0], ast.Name)):
+        return None, set()
+    bounds, expr, enumerated = set(), loop.iter, False
+    for _ in range(6):  # unwrap `tqdm(...)`, `list(...)`, `enumerate(...)` and names assigned once
+        key = dotted(expr)
+        if key is not None:
+            bounds.add(ast.dump(ast.Call(ast.Name("len", ast.Load()), [ast.Name(key, ast.Load())], []))
+                       if "." not in key else ast.dump(ast.Call(ast.Name("len", ast.Load()), [expr], [])))
+            values = assignments.get(key, [])
+            if len(values) != 1:
+                break
+            expr = values[0]
+        elif isinstance(expr, ast.Call) and len(expr.args) == 1:
+            enumerated = enumerated or dotted(expr.func) == "enumerate"
+            expr = expr.args[0]
+        else:
+            break
+    if isinstance(expr, (ast.Name, ast.Attribute)):
+        bounds.add(ast.dump(ast.Call(ast.Name("len", ast.Load()), [expr], [])))
+    return (target.elts[0].id, bounds) if enumerated else (None, set())
+
+
+def _is_name(expr: ast.expr, name: str) -> bool:
+    return isinstance(expr, ast.Name) and expr.id == name
+
+
+def _minus_one(expr: ast.expr) -> ast.expr | None:
+    """`n` for `n - 1`."""
+    if (isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Sub) and isinstance(expr.right, ast.Constant)
+            and expr.right.value == 1):
+        return expr.left
+    return None
+
+
+def _plus_one(expr: ast.expr) -> ast.expr | None:
+    """`i` for `i + 1`."""
+    if (isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add) and isinstance(expr.right, ast.Constant)
+            and expr.right.value == 1):
+        return expr.left
+    return None
 
 
 def _on_self(call: ast.Call) -> bool:
@@ -244,8 +386,13 @@ def _parameter_for(function: FunctionInfo, call: ast.Call, key: str) -> str | No
 
 def _excludes(a, b) -> bool:
     """Can two arms never hold in one pass? `if t0: .. elif t1: ..` arms a < b share the tests up to t_a,
-    which arm a needs true and arm b false (compared by text, as `_guard_key` does)."""
-    if a[0] != "if" or b[0] != "if" or a[2] == b[2]:
+    which arm a needs true and arm b false (compared by text, as `_guard_key` does); `x == c1` and `x == c2`
+    cannot both hold (we assume `x` keeps its value in between)."""
+    if a[0] != "if" or b[0] != "if":
+        return False
+    if a[3] is not None and b[3] is not None and a[3][0] == b[3][0] and a[3][1] != b[3][1]:
+        return True  # `if phase == "gnn":` ... `if phase == "lm":`
+    if a[2] == b[2]:
         return False
     shared = min(a[2], b[2]) + 1
     return a[1][:shared] == b[1][:shared]
@@ -291,7 +438,7 @@ def _same_owner(model: str, owner: str, step: Event) -> bool:
     model_prefix = model.rpartition("::")[0] if "::" in model else ""
     if prefix and model_prefix and prefix != model_prefix and _is_local(owner, step):
         return False
-    return _related(_plain(model), owner) or _last_part(model) == _last_part(owner)
+    return _related(_plain(model), owner)
 
 
 def _is_local(owner: str, step: Event) -> bool:
@@ -305,10 +452,6 @@ def _is_local(owner: str, step: Event) -> bool:
 def _plain(identity: str) -> str:
     """The identity without a helper's local prefix (`main#2::model` -> `model`)."""
     return identity.rsplit("::", 1)[-1]
-
-
-def _last_part(key: str) -> str:
-    return _plain(key).rsplit(".", 1)[-1]
 
 
 def _related(a: str, b: str) -> bool:
@@ -392,8 +535,10 @@ class TapeForwards:
                 continue
             call = site.call
             training = keyword(call, "training")
-            unknown = (any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
-                       or len(call.args) > 1)
+            # `**kwargs`, extra positionals, or a keyword of the model's own that names the mode (`is_training=True`
+            # handed on to its layers as `training=`): the mode may be passed another way
+            unknown = (any(isinstance(a, ast.Starred) for a in call.args) or len(call.args) > 1
+                       or any(k.arg is None or "train" in k.arg.lower() for k in call.keywords if k.arg != "training"))
             layer = self.layer_of(key, function) if training is None and not unknown else None
             found.append(TapeForward(site.call, key, item.node, gradient, function, training, unknown,
                                      layer[0] if layer else None, layer[1] if layer else None))

@@ -30,7 +30,7 @@ OTHER = "other"  # known, and none of the above
 class Role:
     kind: str
     qualname: str | None = None  # the constructor, when known
-    evidence: str = "constructor"  # constructor | alias | name
+    evidence: str = "constructor"  # constructor | alias | name | number
     call: ast.Call | None = None  # the constructor call
     local_class: ClassInfo | None = None  # for instances of classes defined in this file or the project
 
@@ -89,6 +89,27 @@ class Roles:
             role = Role(MODEL, role.qualname, "usage", role.call, role.local_class)  # `Translator(...)`
         self._cache[cache_key] = role
         return role
+
+    def role_at(self, key: str | None, function: FunctionInfo | None, node: ast.AST | None) -> Role | None:
+        """The role of `key` where `node` is written: a name assigned several times in one scope (`optimizer =
+        SGD(model_0.parameters())` ... `optimizer = SGD(model_1.parameters())`) denotes the last value assigned
+        before `node` in that scope. Elsewhere (another function reading it, no assignment before), `of`."""
+        if key is None or node is None or not hasattr(node, "lineno"):
+            return self.of(key, function)
+        pairs = self.scoped_values(key, function)
+        if len(pairs) < 2:
+            return self.of(key, function)
+        at = (node.lineno, node.col_offset)
+        before = [value for value, scope in pairs if scope is function and (value.lineno, value.col_offset) < at]
+        if not before:
+            return self.of(key, function)
+        cache_key = (key, id(function), id(before[-1]))
+        if cache_key not in self._cache:
+            self._cache[cache_key] = None
+            scope = function if function is not None else _module_scope(function, self.structure)
+            role = self.classify(before[-1], scope, 1)
+            self._cache[cache_key] = role if role is not None and role.kind != INSTANCE else self.of(key, function)
+        return self._cache[cache_key]
 
     def parameter_owners(self) -> set[str]:
         """Keys whose `.parameters()` / `.named_parameters()` the file calls: only modules have those."""
@@ -217,7 +238,10 @@ class Roles:
             role = self.of(key, function, depth)
             return Role(role.kind, role.qualname, "alias", role.call, role.local_class) if role else None
         if isinstance(value, ast.Constant):
-            return None if value.value is None or isinstance(value.value, bool) else Role(OTHER)
+            if value.value is None or isinstance(value.value, bool):
+                return None
+            # a number may start a sum of tensors (`reg = 0.; reg += ...; reg.backward()`)
+            return Role(OTHER, evidence="number" if isinstance(value.value, (int, float)) else "constructor")
         if isinstance(value, (ast.JoinedStr, ast.Dict, ast.List, ast.Tuple, ast.Compare)):
             return Role(OTHER)
         return None
