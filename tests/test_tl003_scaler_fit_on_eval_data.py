@@ -1165,3 +1165,55 @@ def test_no_fix_for_a_complement_split():
         test = X.drop(train.index)
         """)
     assert finding.fix is None
+
+
+def test_quiet_when_train_and_test_are_concatenated_after_the_fit_and_cut_back_apart():
+    """simisimon/kaggle-notebooks (titanic-one-feature, mean-median-feature-engineering): the scaler is fit
+    on `train` only; train and test are then concatenated for get_dummies and cut back at len(train):
+    train[num_list] = scaler.fit_transform(train[num_list]); test[num_list] = scaler.transform(test[num_list]);
+    train_test = pd.concat(objs=[train, test]); train = train_test[:train_len]; test = train_test[train_len:]"""
+    assert codes("""\
+        import pandas as pd
+        from sklearn.preprocessing import StandardScaler
+        def preprocess(train, test, str_list, num_list):
+            scaler = StandardScaler()
+            train[num_list] = scaler.fit_transform(train[num_list])
+            test[num_list] = scaler.transform(test[num_list])
+            train_len = len(train)
+            train_test = pd.concat(objs=[train, test], axis=0).reset_index(drop=True)
+            train_test = pd.get_dummies(train_test, columns=str_list)
+            train = train_test[:train_len]
+            test = train_test[train_len:]
+            return train, test
+        """) == []
+
+
+def test_fit_on_train_and_test_concatenated_reports_when_cut_back_apart():
+    """simisimon/kaggle-notebooks (spaceship-titanic-lightautoml): the scaler is fit on the concatenation:
+    train_test[num_list] = scaler.fit_transform(train_test[num_list]); train = train_test[:train_len]; ..."""
+    assert codes("""\
+        import pandas as pd
+        from sklearn.preprocessing import StandardScaler
+        train_len = len(train)
+        train_test = pd.concat(objs=[train, test], axis=0).reset_index(drop=True)
+        scaler = StandardScaler()
+        train_test[num_list] = scaler.fit_transform(train_test[num_list])
+        train = train_test[:train_len]
+        test = train_test[train_len:]
+        """) == [(6, "TL003")]
+
+
+def test_docs_slicing_example_reports_and_its_use_instead_is_quiet():
+    """The page's second Example / Use instead pair (test_rule_docs runs the first)."""
+    import re
+
+    from trainlint.rules.tl003_scaler_fit_on_eval_data import ScalerFitOnEvalData
+    page = ScalerFitOnEvalData.page()
+
+    def blocks(heading):
+        section = page.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+        return re.findall(r"```python\n(.*?)```", section, re.S)
+
+    bad, good = blocks("Example")[1], blocks("Use instead")[1]
+    assert [f.code for f in findings(bad)] == ["TL003"]
+    assert findings(good) == []

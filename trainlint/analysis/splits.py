@@ -139,6 +139,9 @@ class RowPart:
     target: str | None  # the key the rows are assigned or appended to (None: used in place)
     plain: bool  # assigned as they are: `target = base[rows]` or `target = base[rows, cols]`
     split: str | None = None  # TRAIN or EVAL (resolved once the scope is scanned)
+    # Where the rows came from, when the array is a concatenation cut at its first member's length:
+    # `full = pd.concat([train, test]); full[:len(train)]` holds `train`'s rows, `full[len(train):]` `test`'s.
+    origin: list[ast.expr] | None = None
 
 
 @dataclass(eq=False)
@@ -608,6 +611,41 @@ class DataSplits:
                 return _literal_split(comparator)  # df[df.split == "val"]
         return None
 
+    def _origin(self, part: RowPart) -> list[ast.expr] | None:
+        """The members of a concatenation whose rows a slice at the first member's length takes back:
+        `full[:len(train)]` -> [train], `full[len(train):]` -> [test] for `full = pd.concat([train, test])`."""
+        if part.selector[0] != "slice":
+            return None
+        rows = part.selector[1]
+        starts = rows.lower is None or isinstance(rows.lower, ast.Constant) and rows.lower.value == 0
+        if starts and rows.upper is not None and rows.step is None:
+            head, bound = True, rows.upper
+        elif rows.lower is not None and rows.upper is None and rows.step is None:
+            head, bound = False, rows.lower
+        else:
+            return None
+        first = self._length_of(bound, part.function)
+        if first is None:
+            return None
+        for value in self.roles.assigned_values(part.key, part.function) or []:
+            members = _members(value)  # (`full = pd.get_dummies(full)` keeps the rows of the concatenation)
+            if members and _base(members[0]) == first:
+                return members[:1] if head else members[1:]
+        return None
+
+    def _length_of(self, expr: ast.expr, function: FunctionInfo | None, depth: int = 0) -> str | None:
+        """`X` for `len(X)`, `X.shape[0]`, or a name assigned one of them once (`train_len = len(train)`)."""
+        if isinstance(expr, ast.Call) and dotted(expr.func) == "len" and len(expr.args) == 1:
+            return _base(expr.args[0])
+        if isinstance(expr, ast.Subscript) and isinstance(expr.value, ast.Attribute) and expr.value.attr == "shape" \
+                and isinstance(expr.slice, ast.Constant) and expr.slice.value == 0:
+            return _base(expr.value.value)
+        key = dotted(expr)
+        values = self.roles.assigned_values(key, function) if key is not None and depth < 2 else None
+        if values and len(values) == 1:
+            return self._length_of(values[0], function, depth + 1)
+        return None
+
     def _pair_parts(self) -> None:
         """Two row parts of one array in a scope, one training and one held out, are a split: one per
         held-out part, with the nearest training part (in the same statement if there is one)."""
@@ -615,6 +653,7 @@ class DataSplits:
         for part in self._parts:
             part.split = self._part_split(part)
             if part.split is not None and part.key is not None:
+                part.origin = self._origin(part)
                 groups.setdefault((id(part.function), part.key), []).append(part)
         for parts in groups.values():
             trains = [p for p in parts if p.split == TRAIN]
@@ -667,6 +706,24 @@ def _base(expr: ast.expr | None) -> str | None:
             expr = expr.func.value
         else:
             return None
+    return None
+
+
+def _members(value: ast.expr) -> list[ast.expr] | None:
+    """The arrays a concatenation stacks, in order: `pd.concat([a, b])`, `np.vstack((a, b))`, `a.append(b)`."""
+    for _ in range(4):
+        if not isinstance(value, ast.Call):
+            return None
+        name = dotted(value.func)
+        method = last_part(name) if name else (value.func.attr if isinstance(value.func, ast.Attribute) else None)
+        if method in ("concat", "concatenate", "vstack", "row_stack"):
+            arrays = value.args[0] if value.args else next((k.value for k in value.keywords if k.arg == "objs"), None)
+            return list(arrays.elts) if isinstance(arrays, (ast.List, ast.Tuple)) else None
+        if method == "append" and isinstance(value.func, ast.Attribute) and len(value.args) == 1:
+            return [value.func.value, value.args[0]]
+        if not isinstance(value.func, ast.Attribute):
+            return None
+        value = value.func.value  # pd.concat([a, b]).reset_index(drop=True)
     return None
 
 
@@ -944,6 +1001,17 @@ class ScopeFlow:
             if id(call.stmt) in self.order:
                 self.calls.setdefault(id(call.stmt), []).append((call, [Reads(a) for a in call.arrays]))
                 self.last_split = max(self.last_split, self.order[id(call.stmt)])
+
+
+def sources(flow: "ScopeFlow", index: int, keys: set[str]) -> set[str]:
+    """The keys the given ones were computed from, through the statements before `index` (a backward slice):
+    for `full = pd.concat([train, test]); s.fit(full)`, `full` comes from `train` and `test`."""
+    wanted = set(keys)
+    for position in range(index - 1, -1, -1):
+        for target, reads, _ in flow.assigned[position]:
+            if target in wanted or any(target.startswith(k + ".") or k.startswith(target + ".") for k in wanted):
+                wanted |= reads.closure
+    return wanted
 
 
 def exclusive(a: Path, b: Path) -> bool:

@@ -9,7 +9,7 @@ from ..analysis.events import DATA_FIT, base_key
 from ..analysis.names import dotted, last
 from ..analysis.roles import DATA_SCALER
 from ..analysis.splits import (EVAL, HELPER, ROWS, TRAIN, DataSplits, Keys, Reads, SplitCall, appended,
-                               assigned_pairs, exclusive)
+                               assigned_pairs, exclusive, sources)
 from ..fixes import SAFE, UNSAFE, Fix, InsertAfter, Remove, Replace, statement
 from .base import FIX_SAFE, Rule, Violation
 from .common import contains, enclosing_block, lone_statement, source_text
@@ -28,17 +28,32 @@ class ScalerFitOnEvalData(Rule):
     Checks for scikit-learn scalers and other fitted transformers (`StandardScaler`, `MinMaxScaler`,
     `RobustScaler`, `QuantileTransformer`, `PCA`, `SimpleImputer`, `TfidfVectorizer`, ...) that are fit on
     validation or test data: `scaler.fit(X_val)`, `scaler.fit_transform(X_test)` after fitting on
-    `X_train`, `StandardScaler().fit_transform(val_df[cols])`, and a fit on the whole data set before
-    `train_test_split` divides it. In Keras scripts, preprocessing layers adapted on held-out data are
-    reported the same way: `Normalization().adapt(x_val)`, `TextVectorization.adapt(test_ds)`,
-    `StringLookup`, `IntegerLookup` and `Discretization` (`adapt(x_train)` is correct).
+    `X_train`, `StandardScaler().fit_transform(val_df[cols])`, and a fit on the whole data set before it
+    is split. The splits it knows:
+    - `train_test_split` (sklearn's, or a project's own), and other split helpers (`split_data`,
+      `train_val_split`, `np.split`) unpacked into names that say training and held out;
+    - slices of the fitted data or of data made from it: `train, test = scaled[:n], scaled[n:]`, windows
+      of a scaled series appended to `X_train` / `X_test` in loops, `X, y = create_dataset(scaled, w)`
+      then `X[:n]` / `X[n:]`;
+    - a sample and its complement: `train = df.sample(frac=0.8)` with `df.drop(train.index)` or
+      `df[~df.index.isin(train.index)]`;
+    - cross-validation folds: `for tr_idx, va_idx in kf.split(X)` with `X[tr_idx]` / `X[va_idx]` (KFold,
+      StratifiedKFold, GroupKFold, TimeSeriesSplit, ShuffleSplit, ...), whatever the indices are named.
 
-    Which data is held out is read from `train_test_split` targets, from subscripts such as
-    `data["test"]`, `df[df.split == "val"]` or `X[val_idx]`, and from names (`X_val`, `test_df`,
-    `y_dev`); names that say nothing (`a, b = load()`) are not guessed at. Fitting on training data and
-    transforming the rest, scalers inside a `Pipeline` given to `cross_val_score` / `GridSearchCV`,
-    per-fold fits (`scaler.fit(X[train_idx])`), and a `fit()` / `adapt()` on held-out data that a fit on
-    the training split replaces before anything uses it are not reported.
+    In Keras scripts, preprocessing layers adapted on held-out data are reported the same way:
+    `Normalization().adapt(x_val)`, `TextVectorization.adapt(test_ds)`, `StringLookup`, `IntegerLookup`
+    and `Discretization` (`adapt(x_train)` is correct).
+
+    Which data is held out is read from `train_test_split` targets, fold positions, subscripts such as
+    `data["test"]`, `df[df.split == "val"]`, `X[val_idx]` or `X[n_train:]`, complements of a training
+    part, and from names (`X_val`, `test_df`, `y_dev`); names that say nothing (`a, b = load()`) are not
+    guessed at. Not reported: fitting on training data (or the training rows, `scaler.fit(X[:n_train])`)
+    and transforming the rest; scalers inside a `Pipeline` given to `cross_val_score` / `GridSearchCV`;
+    per-fold fits (`scaler.fit(X[train_idx])`); a `fit()` / `adapt()` on held-out data that a fit on the
+    training split replaces before anything uses it; category encoders fit before a split; a slice that
+    is no split (`X[:100]`, `X[:, :3]`); data the script itself trains a model on or splits into folds
+    (stacking on holdout predictions); a model's predictions scaled to blend them; train and test
+    concatenated after the fit and cut back apart; code under `if False:`.
 
     ## Why is this bad?
     A fitted scaler learns statistics (mean and scale, min and max, quantiles, components). Fit on the
@@ -65,6 +80,18 @@ class ScalerFitOnEvalData(Rule):
     pred = model(torch.tensor(X_test, dtype=torch.float32))
     ```
 
+    A series scaled as a whole, then sliced into training and test rows:
+    ```python
+    import torch
+    from sklearn.preprocessing import MinMaxScaler
+
+    prices = torch.cumsum(torch.rand(500, 1), 0).numpy()
+    scaler = MinMaxScaler()
+    scaled = scaler.fit_transform(prices)
+    n_train = int(len(scaled) * 0.8)
+    train, test = scaled[:n_train], scaled[n_train:]
+    ```
+
     ## Use instead
     ```python
     import torch
@@ -80,6 +107,18 @@ class ScalerFitOnEvalData(Rule):
     pred = model(torch.tensor(X_test, dtype=torch.float32))
     ```
 
+    Fit on the training rows only:
+    ```python
+    import torch
+    from sklearn.preprocessing import MinMaxScaler
+
+    prices = torch.cumsum(torch.rand(500, 1), 0).numpy()
+    n_train = int(len(prices) * 0.8)
+    scaler = MinMaxScaler()
+    scaled = scaler.fit(prices[:n_train]).transform(prices)
+    train, test = scaled[:n_train], scaled[n_train:]
+    ```
+
     ## Fix safety
     When the same scaler was already fit on the training split, the fix keeps that fit:
     `fit_transform(X_test)` becomes `transform(X_test)` and a repeated `fit(X_val)` or `adapt(x_test)` is
@@ -91,6 +130,13 @@ class ScalerFitOnEvalData(Rule):
     condition, or when the two splits were reassigned several times. A fit on all the data before
     `train_test_split` is fixed (unsafely) by fitting on the training part after the split and
     transforming the held-out part; the scaled full data set is no longer available afterwards.
+    A fit whose result is then sliced is fixed (unsafely: every value the scaler produces changes) by
+    fitting on the training slice's rows: `s = sc.fit_transform(X); tr, te = s[:n], s[n:]` becomes
+    `s = sc.fit(X[:n]).transform(X)` when `n` is known at the fit; when it is computed later, the fit
+    moves after the slices (`tr = sc.fit_transform(tr)`, `te = sc.transform(te)`) if the two slices are
+    the only rows taken, in one statement or two in a row, and nothing else reads the scaled data. Folds,
+    complements, windows and split helpers get no fix: their training rows are chosen in a loop, at
+    random, or inside a helper.
     """
 
     code = "TL003"
@@ -308,6 +354,9 @@ def _split_after(splits: DataSplits, event: Event, transforms: dict) -> tuple[Sp
                 if data is not None and parts.read_by(Reads(data)):
                     return call, None  # `scaler.fit(X); X_tr, X_te = split(X); scaler.transform(X_te)`
         for call, arrays in flow.calls.get(id(later), []):
+            if call.kind == ROWS and call.held_out.origin is not None and \
+                    not _rows_were_fitted(flow, start, key, derived, call.held_out.origin):
+                continue  # `full = concat([train, test]); full[len(train):]`: `test`'s rows, and `test` was not fitted
             if any(derived.read_by(a) for a in arrays):
                 if any(scaled.read_by(a) for a in arrays):
                     direct = next((dotted(a) for a in call.arrays if dotted(a) in results), None)
@@ -323,6 +372,16 @@ def _split_after(splits: DataSplits, event: Event, transforms: dict) -> tuple[Sp
             elif not keeps:
                 derived.discard(target)
     return None
+
+
+def _rows_were_fitted(flow, start: int, key: str, derived: Keys, origin: list[ast.expr]) -> bool:
+    """Were the held-out rows, which came from these arrays, among the fitted ones: made from the fitted data,
+    or part of what it was made from?"""
+    reads = [Reads(member) for member in origin]
+    if any(derived.read_by(r) for r in reads):
+        return True
+    before = sources(flow, start, {key})
+    return any(not r.names.isdisjoint(before) for r in reads)
 
 
 def _refit_after_split(model: ScriptModel, splits: DataSplits, event: Event, split: SplitCall,
