@@ -563,8 +563,8 @@ class DataSplits:
         value = getattr(node, "value", None)
         if not isinstance(value, ast.expr):
             return
-        for sub in ast.walk(value):
-            if isinstance(sub, ast.Subscript) and id(sub) not in seen:
+        for sub in _subscripts_in(value):
+            if id(sub) not in seen:
                 found = _row_selection(sub)
                 if found is not None and found[1][0] in ("key", "isin"):
                     base, selector = found
@@ -707,6 +707,41 @@ def _base(expr: ast.expr | None) -> str | None:
         else:
             return None
     return None
+
+
+def _subscripts_in(node: ast.expr) -> list[ast.Subscript]:
+    """The subscripts an expression holds, walking only expression shapes (cheaper than ast.walk)."""
+    found = []
+    pending = [node]
+    while pending:
+        expr = pending.pop()
+        kind = type(expr)
+        if kind is ast.Subscript:
+            found.append(expr)
+            pending.append(expr.value)
+            pending.append(expr.slice)
+        elif kind is ast.Call:
+            pending.append(expr.func)
+            pending.extend(expr.args)
+            pending.extend(k.value for k in expr.keywords)
+        elif kind in (ast.Attribute, ast.Starred):
+            pending.append(expr.value)
+        elif kind is ast.BinOp:
+            pending.extend((expr.left, expr.right))
+        elif kind in (ast.Tuple, ast.List, ast.Set):
+            pending.extend(expr.elts)
+        elif kind is ast.BoolOp:
+            pending.extend(expr.values)
+        elif kind is ast.UnaryOp:
+            pending.append(expr.operand)
+        elif kind is ast.Compare:
+            pending.append(expr.left)
+            pending.extend(expr.comparators)
+        elif kind is ast.Dict:
+            pending.extend(v for v in expr.values if v is not None)
+        elif kind is ast.IfExp:
+            pending.extend((expr.body, expr.orelse))
+    return found
 
 
 def _members(value: ast.expr) -> list[ast.expr] | None:
