@@ -780,3 +780,440 @@ KERAS_QUIET = {
 @pytest.mark.parametrize("source", KERAS_QUIET.values(), ids=KERAS_QUIET.keys())
 def test_quiet_on_correct_keras_code(source):
     assert codes(source) == []
+
+
+# -- splits beyond train_test_split: slices, complements, folds, split helpers ------------------------------
+# Each shape is reduced from public code (simisimon/kaggle-notebooks, BloodAxe/Kaggle-2020-Alaska2, tutorials).
+def test_fit_on_the_whole_series_reports_when_its_result_is_sliced_into_train_and_test():
+    """scaled = scaler.fit_transform(data); train = scaled[:n]; test = scaled[n:]"""
+    assert codes("""\
+        from sklearn.preprocessing import MinMaxScaler
+        scaler = MinMaxScaler()
+        scaled = scaler.fit_transform(data)
+        n = int(len(scaled) * 0.8)
+        train = scaled[:n]
+        test = scaled[n:]
+        """) == [(3, "TL003")]
+
+
+def test_fit_on_the_whole_series_reports_when_tuple_slices_split_it():
+    """The LSTM airline-passengers tutorial: dataset = scaler.fit_transform(dataset); train_size = ...;
+    train, test = dataset[0:train_size,:], dataset[train_size:len(dataset),:]"""
+    [finding] = findings("""\
+        from sklearn.preprocessing import MinMaxScaler
+        scaler = MinMaxScaler(feature_range=(0, 1))
+        dataset = scaler.fit_transform(dataset)
+        train_size = int(len(dataset) * 0.67)
+        train, test = dataset[0:train_size,:], dataset[train_size:len(dataset),:]
+        trainX, trainY = create_dataset(train, look_back)
+        """)
+    assert finding.location.row == 3
+    assert "sliced into training rows `dataset[0:train_size,:]` and held-out rows" in finding.message
+
+
+def test_fit_on_the_whole_series_reports_when_windows_are_appended_to_train_and_test_lists():
+    """scaled_data = scaler.fit_transform(dataset); for i in range(60, split): x_train.append(scaled_data[i-60:i, 0])
+    ... for i in range(split, len(scaled_data)): x_test.append(scaled_data[i-60:i, 0])"""
+    [finding] = findings("""\
+        from sklearn.preprocessing import MinMaxScaler
+        scaler = MinMaxScaler()
+        scaled_data = scaler.fit_transform(dataset)
+        x_train, x_test = [], []
+        for i in range(60, split):
+            x_train.append(scaled_data[i - 60:i, 0])
+        for i in range(split, len(scaled_data)):
+            x_test.append(scaled_data[i - 60:i, 0])
+        """)
+    assert finding.location.row == 3 and "`x_test.append(scaled_data[i - 60:i, 0])`" in finding.message
+    assert finding.fix is None  # windows of the scaled series: the training rows are not written down
+
+
+def test_fit_on_the_whole_series_reports_when_windows_made_from_it_are_sliced():
+    """scaled = sc.fit_transform(values); X, y = create_dataset(scaled, look_back); X_train, X_test = X[:n], X[n:]"""
+    source = """\
+        from sklearn.preprocessing import StandardScaler
+        sc = StandardScaler()
+        scaled = sc.fit_transform(values)
+        X, y = create_dataset(scaled, look_back)
+        X_train, X_test = X[:n], X[n:]
+        y_train, y_test = y[:n], y[n:]
+        """
+    [finding] = findings(source)
+    assert finding.location.row == 3 and finding.fix is None
+
+
+def test_fit_on_the_whole_frame_reports_when_a_sample_and_its_complement_split_it():
+    """df[cols] = scaler.fit_transform(df[cols]); train = df.sample(frac=0.8, random_state=0);
+    test = df.drop(train.index)"""
+    [finding] = findings("""\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        df[cols] = scaler.fit_transform(df[cols])
+        train_dataset = df.sample(frac=0.8, random_state=0)
+        test_dataset = df.drop(train_dataset.index)
+        """)
+    assert finding.location.row == 3 and "held-out rows `df.drop(train_dataset.index)`" in finding.message
+
+
+def test_fit_on_the_whole_frame_reports_when_isin_picks_the_complement_of_a_named_training_sample():
+    """The complement of a training part is held out, whatever its name: part = df[~df.index.isin(tr.index)]"""
+    assert codes("""\
+        from sklearn.preprocessing import StandardScaler
+        sc = StandardScaler()
+        df[num] = sc.fit_transform(df[num])
+        train_rows = df.sample(frac=0.75)
+        rest = df[~df.index.isin(train_rows.index)]
+        """) == [(3, "TL003")]
+
+
+def test_complements_of_a_training_part_are_held_out_in_the_split_fact():
+    split = _splits("""\
+        train = df.sample(frac=0.8)
+        a = df.drop(train.index)
+        b = df[~df.index.isin(train.index)]
+        c = df[df.index.isin(train.index)]
+        d = df.drop(columns=["label"])
+        """)
+    assert [split(k) for k in "abcd"] == [EVAL, EVAL, TRAIN, None]
+
+
+@pytest.mark.parametrize("splitter, loop", [
+    ("KFold(n_splits=5)", "for train_idx, val_idx in cv.split(X_scaled):"),
+    ("StratifiedKFold(5, shuffle=True)", "for fold, (train_idx, val_idx) in enumerate(cv.split(X_scaled, y)):"),
+    ("GroupKFold(n_splits=4)", "for train_idx, val_idx in cv.split(X_scaled, y, groups):"),
+    ("TimeSeriesSplit(n_splits=3)", "for train_idx, val_idx in tqdm(cv.split(X_scaled)):"),
+    ("ShuffleSplit(n_splits=3, test_size=0.2)", "for train_idx, val_idx in cv.split(X_scaled):"),
+])
+def test_fit_on_all_rows_reports_before_a_cross_validation_loop(splitter, loop):
+    """X_scaled = scaler.fit_transform(X); for tr, va in kf.split(X_scaled): model.fit(X_scaled[tr]) ..."""
+    source = f"""\
+        from sklearn.model_selection import {splitter.split("(")[0]}
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        X_scaled = scaler.fit_transform(X)
+        cv = {splitter}
+        {loop}
+            X_tr, X_va = X_scaled[train_idx], X_scaled[val_idx]
+        """
+    [finding] = findings(source)
+    assert finding.location.row == 4 and finding.fix is None
+    assert "cross-validation folds `X_scaled[train_idx]` / `X_scaled[val_idx]`" in finding.message
+    assert "fit it on each training fold inside the loop" in finding.message
+
+
+def test_fold_positions_decide_when_the_fold_names_say_nothing():
+    """BloodAxe/Kaggle-2020-Alaska2: for trn, other in folds.split(x): x[trn] is training, x[other] held out."""
+    split = _splits("""\
+        from sklearn.model_selection import KFold
+        folds = KFold(5)
+        for trn, other in folds.split(x):
+            a = x[trn]
+            b = x[other]
+        """)
+    assert (split("trn"), split("other"), split("a"), split("b")) == (TRAIN, EVAL, TRAIN, EVAL)
+
+
+def test_fit_on_all_rows_reports_before_folds_picked_in_place():
+    """model.fit(Xs[a], y[a]); model.score(Xs[b], y[b]) inside `for a, b in kf.split(Xs)`"""
+    assert codes("""\
+        from sklearn.model_selection import KFold
+        from sklearn.preprocessing import StandardScaler
+        Xs = StandardScaler().fit_transform(X)
+        for a, b in KFold(5).split(Xs):
+            model.fit(Xs[a], y[a])
+            model.score(Xs[b], y[b])
+        """) == [(3, "TL003")]
+
+
+def test_fit_on_all_rows_reports_before_a_project_train_test_split():
+    """A notebook's own `def train_test_split(X, y, ratio)`: the unpacked names say which part is which."""
+    [finding] = findings("""\
+        from sklearn.preprocessing import StandardScaler
+        def train_test_split(X, y, ratio=0.8):
+            n = int(len(X) * ratio)
+            return X[:n], X[n:], y[:n], y[n:]
+        X = StandardScaler().fit_transform(X)
+        X_train, X_test, y_train, y_test = train_test_split(X, y)
+        """)
+    assert finding.location.row == 5 and "before `train_test_split` (line 6) splits it" in finding.message
+    assert finding.fix is None  # the helper's return order is its own
+
+
+@pytest.mark.parametrize("imported, call", [
+    ("from utils import train_test_split", "X_tr, X_val = train_test_split(X_s)"),
+    ("from .data import split_data", "train_x, val_x, train_y, val_y = split_data(X_s, y)"),
+    ("import helpers", "X_train, X_valid = helpers.train_val_split(X_s, 0.1)"),
+])
+def test_fit_on_all_rows_reports_before_a_split_helper_unpacked_into_split_names(imported, call):
+    """from utils import train_test_split / split_data / train_val_split, unpacked into train and val names"""
+    assert codes(f"""\
+        {imported}
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        X_s = scaler.fit_transform(X)
+        {call}
+        """) == [(4, "TL003")]
+
+
+def test_fit_on_all_rows_reports_before_folds_of_a_stacking_holdout_pool():
+    """BloodAxe/Kaggle-2020-Alaska2 (make_submissions_xgb_cls.py): the first models' holdout predictions are
+    the stacking model's training pool: x = sc.fit_transform(x); ... for train_index, valid_index in
+    group_kfold.split(x, y, groups=image_ids): x_train, x_valid = x[train_index], x[valid_index]. The fit is on
+    the whole pool before the folds (not on "held-out data")."""
+    [finding] = findings("""\
+        import numpy as np
+        from sklearn.model_selection import GroupKFold
+        from sklearn.preprocessing import StandardScaler
+        holdout_ds = get_holdout("")
+        quality_h = np.eye(3)[holdout_ds.quality]
+        x, y = get_x_y_for_stacking(holdout_predictions)
+        x = np.column_stack([x, quality_h])
+        sc = StandardScaler()
+        x = sc.fit_transform(x)
+        x_test = sc.transform(x_test)
+        for train_index, valid_index in GroupKFold(n_splits=5).split(x, y, groups=image_ids):
+            x_train, x_valid = x[train_index], x[valid_index]
+            cls.fit(x_train, y[train_index])
+        """)
+    assert finding.location.row == 9 and "before the cross-validation folds" in finding.message
+
+
+SPLIT_QUIET = {
+    # The hard negative of the slicing split: the scaler learns from the training rows only.
+    "fit_on_the_training_slice_then_transform_all_rows": """\
+        from sklearn.preprocessing import StandardScaler
+        sc = StandardScaler()
+        sc.fit(data[:n])
+        scaled = sc.transform(data)
+        train = scaled[:n]
+        test = scaled[n:]
+        """,
+    "fit_on_the_named_training_slice": """\
+        from sklearn.preprocessing import MinMaxScaler
+        train, test = data[:n_train], data[n_train:]
+        scaler = MinMaxScaler().fit(train)
+        train, test = scaler.transform(train), scaler.transform(test)
+        """,
+    "fit_on_the_rows_of_a_period": """\
+        from sklearn.preprocessing import StandardScaler
+        sc = StandardScaler().fit(df[df.year < 2020][cols])
+        df[cols] = sc.transform(df[cols])
+        train, test = df[df.year < 2020], df[df.year >= 2020]
+        """,
+    # Slices that are no split: a first look at some rows, a column slice.
+    "a_lone_slice_and_a_column_slice": """\
+        from sklearn.preprocessing import StandardScaler
+        X = StandardScaler().fit_transform(X)
+        head = X[:100]
+        first_three = X[:, :3]
+        train_cols = X[:, 3:]
+        """,
+    # PCA of everything for a plot; the raw data is what gets sliced.
+    "pca_for_a_plot_then_the_raw_data_is_sliced": """\
+        from sklearn.decomposition import PCA
+        points = PCA(n_components=2).fit_transform(X)
+        plt.scatter(points[:, 0], points[:, 1])
+        X_train, X_test = X[:split], X[split:]
+        """,
+    # Cross-validation done right: a fresh scaler fit on each training fold.
+    "scaler_refit_on_each_training_fold": """\
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.preprocessing import StandardScaler
+        skf = StratifiedKFold(n_splits=5)
+        for fold, (trn, val) in enumerate(skf.split(X, y)):
+            sc = StandardScaler()
+            X_trn = sc.fit_transform(X[trn])
+            X_val = sc.transform(X[val])
+        """,
+    # Category encoders learn the label set: encoding before slicing is usual.
+    "label_encoder_before_slicing": """\
+        from sklearn.preprocessing import LabelEncoder
+        y = LabelEncoder().fit_transform(labels)
+        y_train, y_test = y[:n], y[n:]
+        """,
+    # A split helper whose targets say nothing, and a string split.
+    "split_helper_with_opaque_targets_and_a_string_split": """\
+        from sklearn.preprocessing import StandardScaler
+        X = StandardScaler().fit_transform(X)
+        a, b = split_data(X)
+        train_path, test_path = paths.split(",")
+        """,
+    # simisimon/kaggle-notebooks (nfl-big-data-bowl-2020): the encoder is fit on the training frame's column
+    # `f`; `f` loops over the test frame's columns, it picks a column, not held-out rows.
+    "column_named_by_a_loop_over_test_columns": """\
+        from sklearn import preprocessing
+        for f in X_test.columns:
+            if X_test[f].dtype == "object":
+                lbl = preprocessing.LabelEncoder()
+                lbl.fit(list(X_trn_df[f]) + [-999])
+                X_test[f] = lbl.transform(list(X_test[f]))
+        """,
+    # simisimon/kaggle-notebooks (nyc-taxi): one encoder over train and test concatenated, column by column.
+    "label_encoder_over_train_and_test_concatenated_by_column": """\
+        import pandas as pd
+        from sklearn.preprocessing import LabelEncoder
+        label_encoder = LabelEncoder()
+        big_df = pd.concat((train, test), axis=0, sort=True)
+        for label_feature in label_features:
+            big_df[label_feature] = label_encoder.fit_transform(big_df[label_feature].values)
+        """,
+    # simisimon/kaggle-notebooks (u-s-pppm ensemble): each model's test predictions min-max scaled to blend them.
+    "test_predictions_min_max_scaled_to_blend": """\
+        import numpy as np
+        from sklearn.preprocessing import MinMaxScaler
+        pred1 = np.mean(predictions, axis=0)
+        pred2 = np.mean(inference_model(test, seed), axis=1)
+        MMscaler = MinMaxScaler()
+        pred1_mm = MMscaler.fit_transform(pred1.reshape(-1, 1)).reshape(-1)
+        pred2_mm = MMscaler.fit_transform(pred2.reshape(-1, 1)).reshape(-1)
+        test_scores = MinMaxScaler().fit_transform(clf.predict_proba(X_test))
+        final = pred1_mm * 0.66 + pred2_mm * 0.33
+        """,
+    # simisimon/kaggle-notebooks (two-sigma): the old Imputer with axis=1 fills each row with its own mean.
+    "row_wise_imputer_on_test": """\
+        from sklearn.preprocessing import Imputer
+        fill_NaN = Imputer(missing_values=np.nan, strategy="mean", axis=1)
+        train_imputed = fill_NaN.fit_transform(train_df[features_to_use])
+        test_imputed = fill_NaN.fit_transform(test_df[features_to_use])
+        """,
+    # BloodAxe/Kaggle-2020-Alaska2 (make_submissions_xgb_gs.py): stacking trains a second model on the first
+    # models' holdout predictions; there the holdout set is the training data.
+    "holdout_predictions_are_the_training_data_of_a_second_model": """\
+        import numpy as np
+        from sklearn.preprocessing import StandardScaler
+        x, y = get_x_y_for_stacking(holdout_predictions)
+        x = np.column_stack([x, quality_h])
+        sc = StandardScaler()
+        x = sc.fit_transform(x)
+        x_test = sc.transform(x_test)
+        random_search.fit(x, y)
+        """,
+    # BloodAxe/Kaggle-2020-Alaska2 (make_submissions_lda.py): experiments switched off by hand.
+    "fits_under_if_false": """\
+        from sklearn.decomposition import PCA
+        from sklearn.preprocessing import StandardScaler
+        if False:
+            sc = StandardScaler()
+            X_val = sc.fit_transform(X_val)
+        if True:
+            pass
+        else:
+            X_test = PCA(16).fit_transform(X_test)
+        """,
+}
+
+
+@pytest.mark.parametrize("source", SPLIT_QUIET.values(), ids=SPLIT_QUIET.keys())
+def test_quiet_when_no_held_out_rows_reach_the_fit(source):
+    assert codes(source) == []
+
+
+def test_fix_for_slices_fits_on_the_training_rows_when_the_bound_is_known_at_the_fit():
+    """n_train known before the fit: every row is still transformed, with the training rows' statistics."""
+    source = """\
+        from sklearn.preprocessing import StandardScaler
+        n_train = int(len(data) * 0.8)
+        scaler = StandardScaler()
+        scaled = scaler.fit_transform(data)
+        X_train, X_test = scaled[:n_train], scaled[n_train:]
+        """
+    [finding] = findings(source)
+    assert finding.fix.applicability == "unsafe"
+    assert fixed(source) == textwrap.dedent(source)
+    assert fixed(source, unsafe=True).splitlines()[3] == "scaled = scaler.fit(data[:n_train]).transform(data)"
+
+
+def test_fix_for_slices_refits_after_them_when_the_bound_comes_later():
+    source = """\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        series = scaler.fit_transform(series)
+        split = int(len(series) * 0.7)
+        train = series[:split]
+        test = series[split:]
+        """
+    assert fixed(source, unsafe=True).splitlines()[2:] == [
+        "split = int(len(series) * 0.7)",
+        "train = series[:split]",
+        "test = series[split:]",
+        "train = scaler.fit_transform(train)",
+        "test = scaler.transform(test)",
+    ]
+
+
+def test_no_fix_for_slices_when_the_scaled_series_is_read_after_them():
+    """The airline tutorial plots `scaler.inverse_transform(dataset)` later: it must stay the scaled series."""
+    source = """\
+        from sklearn.preprocessing import MinMaxScaler
+        scaler = MinMaxScaler()
+        dataset = scaler.fit_transform(dataset)
+        train_size = int(len(dataset) * 0.67)
+        train, test = dataset[:train_size], dataset[train_size:]
+        plt.plot(scaler.inverse_transform(dataset))
+        """
+    [finding] = findings(source)
+    assert finding.fix is None
+
+
+def test_no_fix_for_a_complement_split():
+    """df.sample / df.drop: the training rows are random, they are not known at the fit."""
+    [finding] = findings("""\
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler()
+        X = scaler.fit_transform(X)
+        train = X.sample(frac=0.8)
+        test = X.drop(train.index)
+        """)
+    assert finding.fix is None
+
+
+def test_quiet_when_train_and_test_are_concatenated_after_the_fit_and_cut_back_apart():
+    """simisimon/kaggle-notebooks (titanic-one-feature, mean-median-feature-engineering): the scaler is fit
+    on `train` only; train and test are then concatenated for get_dummies and cut back at len(train):
+    train[num_list] = scaler.fit_transform(train[num_list]); test[num_list] = scaler.transform(test[num_list]);
+    train_test = pd.concat(objs=[train, test]); train = train_test[:train_len]; test = train_test[train_len:]"""
+    assert codes("""\
+        import pandas as pd
+        from sklearn.preprocessing import StandardScaler
+        def preprocess(train, test, str_list, num_list):
+            scaler = StandardScaler()
+            train[num_list] = scaler.fit_transform(train[num_list])
+            test[num_list] = scaler.transform(test[num_list])
+            train_len = len(train)
+            train_test = pd.concat(objs=[train, test], axis=0).reset_index(drop=True)
+            train_test = pd.get_dummies(train_test, columns=str_list)
+            train = train_test[:train_len]
+            test = train_test[train_len:]
+            return train, test
+        """) == []
+
+
+def test_fit_on_train_and_test_concatenated_reports_when_cut_back_apart():
+    """simisimon/kaggle-notebooks (spaceship-titanic-lightautoml): the scaler is fit on the concatenation:
+    train_test[num_list] = scaler.fit_transform(train_test[num_list]); train = train_test[:train_len]; ..."""
+    assert codes("""\
+        import pandas as pd
+        from sklearn.preprocessing import StandardScaler
+        train_len = len(train)
+        train_test = pd.concat(objs=[train, test], axis=0).reset_index(drop=True)
+        scaler = StandardScaler()
+        train_test[num_list] = scaler.fit_transform(train_test[num_list])
+        train = train_test[:train_len]
+        test = train_test[train_len:]
+        """) == [(6, "TL003")]
+
+
+def test_docs_slicing_example_reports_and_its_use_instead_is_quiet():
+    """The page's second Example / Use instead pair (test_rule_docs runs the first)."""
+    import re
+
+    from trainlint.rules.tl003_scaler_fit_on_eval_data import ScalerFitOnEvalData
+    page = ScalerFitOnEvalData.page()
+
+    def blocks(heading):
+        section = page.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+        return re.findall(r"```python\n(.*?)```", section, re.S)
+
+    bad, good = blocks("Example")[1], blocks("Use instead")[1]
+    assert [f.code for f in findings(bad)] == ["TL003"]
+    assert findings(good) == []

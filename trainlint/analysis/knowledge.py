@@ -222,7 +222,22 @@ SET_GRAD_ENABLED: frozenset[str] = frozenset({"torch.set_grad_enabled", "torch.a
 
 AUTOGRAD_BACKWARD: frozenset[str] = frozenset({"torch.autograd.backward"})
 ARGPARSE_PARSERS: frozenset[str] = frozenset({"argparse.ArgumentParser"})
-TRAIN_TEST_SPLIT: frozenset[str] = frozenset({"sklearn.model_selection.train_test_split"})
+TRAIN_TEST_SPLIT: frozenset[str] = frozenset({"sklearn.model_selection.train_test_split",
+                                              "sklearn.cross_validation.train_test_split"})
+# Cross-validation splitters: `for train_idx, val_idx in kf.split(X)` yields (training rows, held-out rows).
+CV_SPLITTERS: frozenset[str] = frozenset({
+    "KFold", "StratifiedKFold", "GroupKFold", "StratifiedGroupKFold", "TimeSeriesSplit", "ShuffleSplit",
+    "StratifiedShuffleSplit", "GroupShuffleSplit", "RepeatedKFold", "RepeatedStratifiedKFold", "LeaveOneOut",
+    "LeavePOut", "LeaveOneGroupOut", "LeavePGroupsOut", "PredefinedSplit", "MultilabelStratifiedKFold",
+    "RepeatedMultilabelStratifiedKFold", "MultilabelStratifiedShuffleSplit",
+})
+CV_SPLITTER_MODULES: tuple[str, ...] = ("sklearn.model_selection.", "sklearn.cross_validation.", "iterstrat.")
+# Words that make a name an index of rows (`train_idx`, `val_index`, `test_mask`): `X[val_idx]` selects rows.
+ROW_INDEX_WORDS: frozenset[str] = frozenset({
+    "idx", "idxs", "index", "indices", "indexes", "ind", "inds", "ids", "ix", "mask", "rows",
+})
+# DataFrame methods that return some of the rows (`train = df.sample(frac=0.8)`, `df.head(n)`).
+ROW_METHODS: frozenset[str] = frozenset({"sample", "head", "tail"})
 
 # Names that, as a last resort, say what an object is.
 EVAL_SPLIT_WORDS: frozenset[str] = frozenset({"val", "valid", "validation", "dev", "test", "holdout", "eval"})
@@ -234,6 +249,13 @@ STATELESS_TRANSFORMERS: frozenset[str] = frozenset({
     "Normalizer", "Binarizer", "FunctionTransformer", "PolynomialFeatures", "FeatureHasher", "HashingVectorizer",
     "GaussianRandomProjection", "SparseRandomProjection", "RBFSampler", "SkewedChi2Sampler",
     "AdditiveChi2Sampler", "PolynomialCountSketch",
+})
+# ... and those stateless with one setting: the old `Imputer(axis=1)` fills each row with that row's own mean.
+STATELESS_WHEN: dict[str, tuple[str, object]] = {"Imputer": ("axis", 1)}
+# Words that name a model's outputs (`pred2`, `test_preds`, `oof`, `probs`): scaling predictions to blend
+# them learns nothing a model is trained with.
+PREDICTION_WORDS: frozenset[str] = frozenset({
+    "pred", "preds", "prediction", "predictions", "predicted", "oof", "proba", "probas", "probs", "logits",
 })
 # Encoders that learn the set of categories only: fitting them on all the data before the split is usual.
 CATEGORY_ENCODERS: frozenset[str] = frozenset({

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import ast
+import builtins
 
 from ..analysis import Event, ScriptModel
 from ..analysis import knowledge as K
 from ..analysis.events import DATA_FIT, base_key
 from ..analysis.names import dotted, last
 from ..analysis.roles import DATA_SCALER
-from ..analysis.splits import EVAL, TRAIN, DataSplits, Keys, Reads, SplitCall, assigned_pairs, exclusive
+from ..analysis.splits import (EVAL, HELPER, ROWS, TRAIN, DataSplits, Keys, Reads, SplitCall, appended,
+                               assigned_pairs, exclusive, sources)
 from ..fixes import SAFE, UNSAFE, Fix, InsertAfter, Remove, Replace, statement
 from .base import FIX_SAFE, Rule, Violation
 from .common import contains, enclosing_block, lone_statement, source_text
 
+_BUILTINS = frozenset(dir(builtins))
 _FITS = frozenset({"fit", "fit_transform", "partial_fit", "adapt"})  # adapt(): Keras preprocessing layers
 # What a Keras preprocessing layer learns in adapt(), for messages.
 _LEARNED = {"Normalization": "mean and variance", "TextVectorization": "vocabulary", "StringLookup": "vocabulary",
@@ -25,17 +28,32 @@ class ScalerFitOnEvalData(Rule):
     Checks for scikit-learn scalers and other fitted transformers (`StandardScaler`, `MinMaxScaler`,
     `RobustScaler`, `QuantileTransformer`, `PCA`, `SimpleImputer`, `TfidfVectorizer`, ...) that are fit on
     validation or test data: `scaler.fit(X_val)`, `scaler.fit_transform(X_test)` after fitting on
-    `X_train`, `StandardScaler().fit_transform(val_df[cols])`, and a fit on the whole data set before
-    `train_test_split` divides it. In Keras scripts, preprocessing layers adapted on held-out data are
-    reported the same way: `Normalization().adapt(x_val)`, `TextVectorization.adapt(test_ds)`,
-    `StringLookup`, `IntegerLookup` and `Discretization` (`adapt(x_train)` is correct).
+    `X_train`, `StandardScaler().fit_transform(val_df[cols])`, and a fit on the whole data set before it
+    is split. The splits it knows:
+    - `train_test_split` (sklearn's, or a project's own), and other split helpers (`split_data`,
+      `train_val_split`, `np.split`) unpacked into names that say training and held out;
+    - slices of the fitted data or of data made from it: `train, test = scaled[:n], scaled[n:]`, windows
+      of a scaled series appended to `X_train` / `X_test` in loops, `X, y = create_dataset(scaled, w)`
+      then `X[:n]` / `X[n:]`;
+    - a sample and its complement: `train = df.sample(frac=0.8)` with `df.drop(train.index)` or
+      `df[~df.index.isin(train.index)]`;
+    - cross-validation folds: `for tr_idx, va_idx in kf.split(X)` with `X[tr_idx]` / `X[va_idx]` (KFold,
+      StratifiedKFold, GroupKFold, TimeSeriesSplit, ShuffleSplit, ...), whatever the indices are named.
 
-    Which data is held out is read from `train_test_split` targets, from subscripts such as
-    `data["test"]`, `df[df.split == "val"]` or `X[val_idx]`, and from names (`X_val`, `test_df`,
-    `y_dev`); names that say nothing (`a, b = load()`) are not guessed at. Fitting on training data and
-    transforming the rest, scalers inside a `Pipeline` given to `cross_val_score` / `GridSearchCV`,
-    per-fold fits (`scaler.fit(X[train_idx])`), and a `fit()` / `adapt()` on held-out data that a fit on
-    the training split replaces before anything uses it are not reported.
+    In Keras scripts, preprocessing layers adapted on held-out data are reported the same way:
+    `Normalization().adapt(x_val)`, `TextVectorization.adapt(test_ds)`, `StringLookup`, `IntegerLookup`
+    and `Discretization` (`adapt(x_train)` is correct).
+
+    Which data is held out is read from `train_test_split` targets, fold positions, subscripts such as
+    `data["test"]`, `df[df.split == "val"]`, `X[val_idx]` or `X[n_train:]`, complements of a training
+    part, and from names (`X_val`, `test_df`, `y_dev`); names that say nothing (`a, b = load()`) are not
+    guessed at. Not reported: fitting on training data (or the training rows, `scaler.fit(X[:n_train])`)
+    and transforming the rest; scalers inside a `Pipeline` given to `cross_val_score` / `GridSearchCV`;
+    per-fold fits (`scaler.fit(X[train_idx])`); a `fit()` / `adapt()` on held-out data that a fit on the
+    training split replaces before anything uses it; category encoders fit before a split; a slice that
+    is no split (`X[:100]`, `X[:, :3]`); data the script itself trains a model on or splits into folds
+    (stacking on holdout predictions); a model's predictions scaled to blend them; train and test
+    concatenated after the fit and cut back apart; code under `if False:`.
 
     ## Why is this bad?
     A fitted scaler learns statistics (mean and scale, min and max, quantiles, components). Fit on the
@@ -62,6 +80,18 @@ class ScalerFitOnEvalData(Rule):
     pred = model(torch.tensor(X_test, dtype=torch.float32))
     ```
 
+    A series scaled as a whole, then sliced into training and test rows:
+    ```python
+    import torch
+    from sklearn.preprocessing import MinMaxScaler
+
+    prices = torch.cumsum(torch.rand(500, 1), 0).numpy()
+    scaler = MinMaxScaler()
+    scaled = scaler.fit_transform(prices)
+    n_train = int(len(scaled) * 0.8)
+    train, test = scaled[:n_train], scaled[n_train:]
+    ```
+
     ## Use instead
     ```python
     import torch
@@ -77,6 +107,18 @@ class ScalerFitOnEvalData(Rule):
     pred = model(torch.tensor(X_test, dtype=torch.float32))
     ```
 
+    Fit on the training rows only:
+    ```python
+    import torch
+    from sklearn.preprocessing import MinMaxScaler
+
+    prices = torch.cumsum(torch.rand(500, 1), 0).numpy()
+    n_train = int(len(prices) * 0.8)
+    scaler = MinMaxScaler()
+    scaled = scaler.fit(prices[:n_train]).transform(prices)
+    train, test = scaled[:n_train], scaled[n_train:]
+    ```
+
     ## Fix safety
     When the same scaler was already fit on the training split, the fix keeps that fit:
     `fit_transform(X_test)` becomes `transform(X_test)` and a repeated `fit(X_val)` or `adapt(x_test)` is
@@ -88,6 +130,13 @@ class ScalerFitOnEvalData(Rule):
     condition, or when the two splits were reassigned several times. A fit on all the data before
     `train_test_split` is fixed (unsafely) by fitting on the training part after the split and
     transforming the held-out part; the scaled full data set is no longer available afterwards.
+    A fit whose result is then sliced is fixed (unsafely: every value the scaler produces changes) by
+    fitting on the training slice's rows: `s = sc.fit_transform(X); tr, te = s[:n], s[n:]` becomes
+    `s = sc.fit(X[:n]).transform(X)` when `n` is known at the fit; when it is computed later, the fit
+    moves after the slices (`tr = sc.fit_transform(tr)`, `te = sc.transform(te)`) if the two slices are
+    the only rows taken, in one statement or two in a row, and nothing else reads the scaled data. Folds,
+    complements, windows and split helpers get no fix: their training rows are chosen in a loop, at
+    random, or inside a helper.
     """
 
     code = "TL003"
@@ -100,7 +149,8 @@ class ScalerFitOnEvalData(Rule):
                                    "PowerTransformer"))  # a fit, and a transformer that learns
 
     def check(self, model: ScriptModel, options):
-        fits = [e for e in model.of_kind(DATA_FIT) if _learns_from_data(e) and e.detail.get("data") is not None]
+        fits = [e for e in model.of_kind(DATA_FIT) if _learns_from_data(e) and e.detail.get("data") is not None
+                and not _never_runs(e)]
         if not any(e.detail["method"] in _FITS for e in fits):
             return
         splits = model.splits
@@ -113,9 +163,10 @@ class ScalerFitOnEvalData(Rule):
             if event.detail["method"] not in _FITS:
                 continue
             if split_of[id(event)] == EVAL:
-                if event.role.qualname.startswith(K.EXPLORATORY_PREFIXES) and \
+                if (event.role.qualname.startswith(K.EXPLORATORY_PREFIXES) or
+                        splits.is_prediction(event.detail["data"], event.context.function)) and \
                         not _paired(splits, event, fits, split_of):
-                    continue  # PCA(2).fit_transform(test_features) for a plot
+                    continue  # PCA(2).fit_transform(test_features) for a plot; min-max of test predictions to blend
                 if _overwritten(splits, event, fits, split_of):
                     continue  # `norm.adapt(x_val); norm.adapt(x_train)`: the second adapt replaces what the first learned
                 yield _fit_on_eval(model, splits, event, _prior_train_fit(event, fits, split_of))
@@ -138,8 +189,23 @@ def _learns_from_data(event: Event) -> bool:
     if not role.qualname.startswith("sklearn.") or event.detail["method"] == "adapt":
         return False
     name = last(role.qualname)
+    if name in K.STATELESS_WHEN and role.call is not None:
+        keyword, value = K.STATELESS_WHEN[name]
+        if any(kw.arg == keyword and isinstance(kw.value, ast.Constant) and kw.value.value == value
+               for kw in role.call.keywords):
+            return False  # Imputer(axis=1): each row's own mean
     return (name[:1].isupper() or name == "make_column_transformer") and name not in K.STATELESS_TRANSFORMERS \
         and not role.qualname.startswith(K.VISUALIZATION_PREFIXES)
+
+
+def _never_runs(event: Event) -> bool:
+    """Under `if False:` (or the `else` of `if True:`): code switched off by hand, as experiments keep it."""
+    for branch, arm in event.context.guards:
+        node = branch.node
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Constant) and \
+                isinstance(node.test.value, (bool, int)) and bool(node.test.value) != (arm == 0):
+            return True
+    return False
 
 
 def _overwritten(splits: DataSplits, event: Event, fits: list[Event], split_of: dict) -> bool:
@@ -221,10 +287,38 @@ def _fit_on_eval(model: ScriptModel, splits: DataSplits, event: Event, prior: Ev
 def _fit_before_split(model: ScriptModel, splits: DataSplits, event: Event, split: SplitCall,
                       direct: str | None) -> Violation:
     data = _code(model, event.detail["data"])
+    folds = split.kind == ROWS and split.held_out.selector[0] == "key" and \
+        splits.is_fold(split.held_out.selector[1], split.function)
+    advice = "fit it on each training fold inside the loop" if folds else "fit it on the training part after the split"
     message = (f"`{_call_text(model, event)}` fits `{_receiver(model, event)}` on `{data}` before "
-               f"`train_test_split` (line {model.line(split.call)}) splits it: the held-out part's statistics "
-               f"leak into what it learns; fit it on the training part after the split")
-    return Violation(event.site.call, message, _refit_after_split(model, splits, event, split, direct))
+               f"{_split_text(model, split, folds)}: the held-out part's statistics leak into what it learns; {advice}")
+    fix = _refit_on_training_rows(model, splits, event, split, direct) if split.kind == ROWS else \
+        _refit_after_split(model, splits, event, split, direct)
+    return Violation(event.site.call, message, fix)
+
+
+def _split_text(model: ScriptModel, split: SplitCall, folds: bool) -> str:
+    """How a message names the split: "`train_test_split` (line 5) splits it", "it is sliced into training
+    rows `scaled[:n]` and held-out rows `scaled[n:]` (line 7)", "the cross-validation folds ... split it"."""
+    if split.kind != ROWS:
+        name = "train_test_split" if split.kind != HELPER else last(dotted(split.call.func) or "split")
+        return f"`{name}` (line {model.line(split.call)}) splits it"
+    train, held = (_part_text(model, p) for p in (split.train, split.held_out))
+    line = model.line(split.held_out.node)
+    if folds:
+        return f"the cross-validation folds `{train}` / `{held}` (line {line}) split it"
+    sliced = "sliced" if split.held_out.selector[0] == "slice" else "split"
+    return f"it is {sliced} into training rows `{train}` and held-out rows `{held}` (line {line})"
+
+
+def _part_text(model: ScriptModel, part) -> str:
+    """`scaled[:n]`, or `X_test.append(scaled[i:i + w])` for rows appended to a list."""
+    node = part.stmt.node
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and node.value.args \
+            and isinstance(node.value.func, ast.Attribute) and node.value.func.attr in ("append", "extend") \
+            and contains(node.value.args[0], part.node):
+        return _code(model, node.value)
+    return _code(model, part.node)
 
 
 # -- the fit on all data before train_test_split ------------------------------------------------------
@@ -237,6 +331,8 @@ def _split_after(splits: DataSplits, event: Event, transforms: dict) -> tuple[Sp
     key = base_key(event.detail["data"])
     if stmt is None or key is None or not splits.calls:
         return None
+    if splits.selects_rows(event.detail["data"], event.context.function):
+        return None  # `scaler.fit(data[:n_train])`: some of the rows, not all of them
     flow = splits.flow(event.context.function)
     start = flow.order.get(id(stmt))
     if start is None or start >= flow.last_split:
@@ -258,6 +354,9 @@ def _split_after(splits: DataSplits, event: Event, transforms: dict) -> tuple[Sp
                 if data is not None and parts.read_by(Reads(data)):
                     return call, None  # `scaler.fit(X); X_tr, X_te = split(X); scaler.transform(X_te)`
         for call, arrays in flow.calls.get(id(later), []):
+            if call.kind == ROWS and call.held_out.origin is not None and \
+                    not _rows_were_fitted(flow, start, key, derived, call.held_out.origin):
+                continue  # `full = concat([train, test]); full[len(train):]`: `test`'s rows, and `test` was not fitted
             if any(derived.read_by(a) for a in arrays):
                 if any(scaled.read_by(a) for a in arrays):
                     direct = next((dotted(a) for a in call.arrays if dotted(a) in results), None)
@@ -273,6 +372,16 @@ def _split_after(splits: DataSplits, event: Event, transforms: dict) -> tuple[Sp
             elif not keeps:
                 derived.discard(target)
     return None
+
+
+def _rows_were_fitted(flow, start: int, key: str, derived: Keys, origin: list[ast.expr]) -> bool:
+    """Were the held-out rows, which came from these arrays, among the fitted ones: made from the fitted data,
+    or part of what it was made from?"""
+    reads = [Reads(member) for member in origin]
+    if any(derived.read_by(r) for r in reads):
+        return True
+    before = sources(flow, start, {key})
+    return any(not r.names.isdisjoint(before) for r in reads)
 
 
 def _refit_after_split(model: ScriptModel, splits: DataSplits, event: Event, split: SplitCall,
@@ -302,6 +411,113 @@ def _refit_after_split(model: ScriptModel, splits: DataSplits, event: Event, spl
     edits += [InsertAfter(split.stmt.line, statement(f"{train} = {scaler}.fit_transform({train})")),
               InsertAfter(split.stmt.line, statement(f"{held_out} = {scaler}.transform({held_out})"))]
     return Fix(f"Fit `{scaler}` on `{train}` after the split and transform `{held_out}` with it", edits, UNSAFE)
+
+
+def _refit_on_training_rows(model: ScriptModel, splits: DataSplits, event: Event, split: SplitCall,
+                            direct: str | None) -> Fix | None:
+    """A fit on all rows, then slices of its result: fit on the training slice instead.
+    `s = sc.fit_transform(X); tr, te = s[:n], s[n:]` -> `s = sc.fit(X[:n]).transform(X)` when `n` is known
+    at the fit (every row is still transformed, with the training rows' statistics), else -> `s = X`;
+    `tr, te = s[:n], s[n:]`; `tr = sc.fit_transform(tr)`; `te = sc.transform(te)` when nothing else reads `s`."""
+    stmt, call, scaler = event.stmt, event.site.call, event.spelled
+    train = split.train
+    if direct is None or scaler is None or event.detail["method"] != "fit_transform" or train.selector[0] != "slice" \
+            or len(call.args) + len(call.keywords) != 1 or not isinstance(stmt.node, ast.Assign) \
+            or stmt.node.value is not call or not isinstance(train.node, ast.Subscript):
+        return None
+    data = event.detail["data"]
+    rows = train.selector[1]
+    if _known_at_fit(model, splits, event, rows, train.stmt, direct):
+        text = model.code(data)
+        if not isinstance(data, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
+            text = f"({text})"
+        return Fix(f"Fit `{scaler}` on the training rows `{text}[{model.code(rows)}]` and transform all rows with it",
+                   [Replace(call, f"{model.code(call.func.value)}.fit({text}[{model.code(rows)}]).transform({text})")],
+                   UNSAFE)
+    if not _slices_alone(model, splits, event, split, direct):
+        return None
+    return _refit_after_split(model, splits, event, split, direct)
+
+
+def _known_at_fit(model: ScriptModel, splits: DataSplits, event: Event, rows: ast.Slice, train_stmt,
+                  direct: str) -> bool:
+    """Can the training slice's bounds be read at the fit: every name they read is assigned before it (or
+    a parameter / import), and not again until the slice; the fit's result only in place (`X = s.fit_transform(X)`)."""
+    function = event.context.function
+    names = set()
+    for bound in (rows.lower, rows.upper, rows.step):
+        if bound is not None:
+            names |= Reads(bound).names
+    if direct in names and direct != dotted(event.detail["data"]):
+        return False  # `s[:int(len(s) * .8)]` before `s` exists
+    fit_line = model.line(event.stmt.node)
+    statements = [s for s, _ in splits.statements(function)]
+    start, end = statements.index(event.stmt), statements.index(train_stmt)
+    for name in names:
+        if name == direct or name in _BUILTINS:
+            continue
+        values = splits.roles.assigned_values(name, function)
+        known = splits.roles.is_param(name, function) or name.split(".")[0] in model.imports.names or \
+            any(model.line(v) < fit_line for v in values or [])
+        if not known:
+            return False
+    for other in statements[start + 1:end]:
+        if any(k in names or any(n.startswith(k + ".") for n in names)
+               for k, _ in assigned_pairs(other) + appended(other)):
+            return False
+    return True
+
+
+def _slices_alone(model: ScriptModel, splits: DataSplits, event: Event, split: SplitCall, direct: str) -> bool:
+    """For the refit after the slices: the training and held-out slices are the only rows taken from the
+    fit's result, made in one statement or two in a row, with a row slice that also works on the unscaled
+    data; nothing else reads the result afterwards (it will hold unscaled data)."""
+    train, held = split.train, split.held_out
+    if not (train.plain and held.plain) or train.target is None or held.target is None:
+        return False
+    if any(isinstance(p.node.slice, ast.Tuple) for p in (train, held)):
+        return False  # `s[0:n, :]` on what may be a DataFrame once unscaled
+    statements = [s for s, _ in splits.statements(event.context.function)]
+    first, second = sorted((statements.index(train.stmt), statements.index(held.stmt)))
+    if second - first > 1:
+        return False
+    own = {id(train.node), id(held.node)}
+    for other in statements[statements.index(event.stmt) + 1:]:
+        value = getattr(other.node, "value", None)
+        if not isinstance(value, ast.expr):
+            continue
+        for node in ast.walk(value):
+            if dotted(node) == direct and not any(id(p) in own for p in _parents(value, node)):
+                if not _length_only(value, node):
+                    return False
+    return True
+
+
+def _parents(root: ast.AST, target: ast.AST) -> list[ast.AST]:
+    """The nodes from `root` down to `target` (excluded)."""
+    path: list[ast.AST] = []
+
+    def visit(node: ast.AST) -> bool:
+        if node is target:
+            return True
+        path.append(node)
+        for child in ast.iter_child_nodes(node):
+            if visit(child):
+                return True
+        path.pop()
+        return False
+
+    visit(root)
+    return path
+
+
+def _length_only(root: ast.expr, node: ast.expr) -> bool:
+    """Is `node` read only for its length or shape (`len(s)`, `s.shape[0]`)?"""
+    parents = _parents(root, node)
+    parent = parents[-1] if parents else None
+    if isinstance(parent, ast.Call) and dotted(parent.func) == "len":
+        return True
+    return isinstance(parent, ast.Attribute) and parent.attr == "shape"
 
 
 # -- the fit on held-out data ---------------------------------------------------------------------------
