@@ -21,13 +21,15 @@ functions, layers and losses) lives in knowledge.py.
 from __future__ import annotations
 
 import ast
+import builtins
 from dataclasses import dataclass, field, replace
 from typing import Union
 
 from . import knowledge as K
 from .names import bool_value, dotted, has_star, keyword, positional, string
 from .roles import Roles
-from .structure import FUNCTION_TYPES, TRY_TYPES, ClassInfo, FunctionInfo, Structure
+from .structure import (FUNCTION_TYPES, TRY_TYPES, ClassInfo, FunctionInfo, Structure, calls_in, item_calls,
+                        walk_items)
 
 LOGITS, SOFTMAX, SIGMOID, LOG_SOFTMAX = "logits", "softmax", "sigmoid", "log_softmax"
 PROBABILITIES = frozenset({SOFTMAX, SIGMOID})
@@ -51,6 +53,7 @@ class Tensor:
     model: str | None = field(default=None, compare=False)  # the model whose output it is, as written
     via: ast.expr | None = field(default=None, compare=False)  # the name that carried it into the expression
     statement: ast.stmt | None = field(default=None, compare=False)  # `probs = F.softmax(z, 1)`, when so bound
+    joined: bool = False  # the same kind from several activations (paths that join, assignments that agree)
 
 
 @dataclass(frozen=True)
@@ -159,9 +162,14 @@ class _Flow(_Reader):
         return self.versions.get(key, 0)
 
     def bind(self, key: str, thing: Thing | None) -> None:
+        """`key` now holds `thing` (None: something unknown; `assigned` keeps it from being read elsewhere)."""
         if isinstance(thing, Tensor):
             thing = replace(thing, via=None)
-        self.env[key] = thing
+        self.assigned.add(key)
+        if thing is None:
+            self.env.pop(key, None)
+        else:
+            self.env[key] = thing
         self.analysis.counter += 1
         self.versions[key] = self.analysis.counter
         prefix = key + "."
@@ -177,23 +185,26 @@ class _Flow(_Reader):
         self.env, self.versions = dict(state[0]), dict(state[1])
 
     def merge(self, states: list[tuple[dict, dict]]) -> None:
-        """After paths join: a name keeps its value where every path agrees, else it is unknown."""
-        env: dict[str, Thing | None] = {}
-        versions: dict[str, int] = {}
-        for key in set().union(*(s[0] for s in states)):
-            values = [s[0].get(key, _ABSENT) for s in states]
-            env[key] = values[0] if all(v == values[0] for v in values) and values[0] is not _ABSENT else None
-        for key in set().union(*(s[1] for s in states)):
-            seen = {s[1].get(key, 0) for s in states}
-            if len(seen) == 1:
-                versions[key] = seen.pop()
-            else:
-                self.analysis.counter += 1
-                versions[key] = self.analysis.counter
+        """After paths join: a name keeps its value where every path agrees, else it is unknown; a name
+        assigned differently on the paths gets a new version."""
+        env: dict[str, Thing] = {}
+        for key in set(states[0][0]).intersection(*(s[0] for s in states[1:])):
+            found = join([s[0][key] for s in states])
+            if found is not None:
+                env[key] = found
+        base = states[0][1]
+        versions = dict(base)
+        changed: set[str] = set()
+        for state in states[1:]:
+            if state[1] != base:
+                changed.update(key for key, _ in state[1].items() ^ base.items())
+        for key in changed:
+            self.analysis.counter += 1
+            versions[key] = self.analysis.counter
         self.env, self.versions = env, versions
 
 
-_ABSENT = object()
+_BUILTINS = frozenset(dir(builtins))
 
 
 class Losses:
@@ -209,10 +220,32 @@ class Losses:
         self._feeds: dict[int, LossFeed] = {}
         self._sites: dict[str, list[tuple[ast.Call, FunctionInfo | None]]] | None = None
         self._static: dict[tuple[str, int], Thing | None] = {}
+        self._call_cache: dict[int, list[ast.Call]] = {}
         self.feeds: list[LossFeed] = self._walk_file()
 
     # -- the file's scopes, read in order -----------------------------------------------------------------
+    def _has_losses(self) -> bool:
+        """Does the file name a loss (called, or bound to a name) or compile a Keras model? If not, there is
+        nothing to follow."""
+        for item, function in walk_items(self.structure):
+            imports = self.roles.imports_of(function)
+            for site in item_calls(item):
+                if site.method == "compile":
+                    return True
+                func = site.call.func
+                while isinstance(func, ast.Call):  # `nn.CrossEntropyLoss()(logits, y)`
+                    func = func.func
+                qualname = imports.qualify(func)
+                if qualname is not None and _loss_name(qualname) in K.LOSSES:
+                    return True
+        values = [v for f in self.structure.all_functions for vs in f.assignments.values() for v in vs]
+        values += [v for vs in self.structure.module_assignments.values() for v in vs]
+        return any(isinstance(v, (ast.Name, ast.Attribute)) and (q := self.structure.imports.qualify(v)) is not None
+                   and _loss_name(q) in K.LOSSES for v in values)
+
     def _walk_file(self) -> list[LossFeed]:
+        if not self._has_losses():
+            return []
         self._walk(None)
         for function in self.structure.all_functions:
             self._walk(function)
@@ -252,8 +285,11 @@ class Losses:
         kind = type(node)
         if kind in FUNCTION_TYPES or kind is ast.ClassDef:
             return  # read on their own; their names resolve to their definitions
-        if record:
-            self._record(node, flow)
+        calls = self._statement_calls(node)
+        if calls:
+            if record:
+                self._record(calls, flow)
+            self._handed_over(calls, flow)
         if kind is ast.Assign:
             value = self.evaluate(node.value, flow, 0)
             if isinstance(value, Tensor) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
@@ -360,10 +396,28 @@ class Losses:
         elif method.endswith("_") and isinstance(current, Tensor) and method not in K.KIND_KEEPING_METHODS:
             flow.bind(receiver, None)  # `probs.mul_(2)`: no longer what it was
 
+    def _statement_calls(self, statement: ast.stmt) -> list[ast.Call]:
+        found = self._call_cache.get(id(statement))
+        if found is None:
+            found = self._call_cache[id(statement)] = _calls(statement)
+        return found
+
+    def _handed_over(self, calls: list[ast.Call], flow: _Flow) -> None:
+        """A keras.Sequential handed to a function of the project (`add_head(model)`) may get more layers there:
+        its last layer is no longer known."""
+        for call in calls:
+            if isinstance(call.func, ast.Name) and call.func.id in _BUILTINS or isinstance(
+                    call.func, (ast.Name, ast.Attribute)) and flow.imports.qualify(call.func) is not None:
+                continue  # `print(model)`, `keras.utils.plot_model(model)`
+            for arg in [*call.args, *(k.value for k in call.keywords)]:
+                key = dotted(arg.value if isinstance(arg, ast.Starred) else arg)
+                if key is not None and key in flow.env and isinstance(flow.env[key], Layer) and flow.env[key].sequential:
+                    flow.bind(key, None)
+
     # -- losses ---------------------------------------------------------------------------------------------
-    def _record(self, statement: ast.stmt, flow: _Flow) -> None:
-        """Every loss computed in the statement, with what reaches it (read before the statement assigns)."""
-        for node in _calls(statement):
+    def _record(self, calls: list[ast.Call], flow: _Flow) -> None:
+        """Every loss computed in a statement, with what reaches it (read before the statement assigns)."""
+        for node in calls:
             func = node.func
             callee = self.evaluate(func, flow, 0)
             if isinstance(callee, Loss) and callee.stage == "function":
@@ -735,28 +789,16 @@ class Losses:
         """Calls of plain names anywhere in the file, by name."""
         if self._sites is None:
             self._sites = {}
-            scopes = [(self.structure.module.body, None)] + [
-                (f.node.body, f) for f in self.structure.all_functions if f.node is not None]
-            for body, function in scopes:
-                for node in _scope_nodes(body):
-                    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                        self._sites.setdefault(node.func.id, []).append((node, function))
+            for item, function in walk_items(self.structure):
+                for site in item_calls(item):
+                    if isinstance(site.call.func, ast.Name):
+                        self._sites.setdefault(site.call.func.id, []).append((site.call, function))
         return self._sites
 
     @staticmethod
     def agree(things: list[Thing | None]) -> Thing | None:
         """The one thing all of them are, else unknown."""
-        if not things or things[0] is None:
-            return None
-        first = things[0]
-        if isinstance(first, Tensor):
-            first = replace(first, via=None, statement=None, inputs=None)
-        for other in things[1:]:
-            if isinstance(other, Tensor):
-                other = replace(other, via=None, statement=None, inputs=None)
-            if other != first:
-                return None
-        return things[0] if len(things) == 1 else first
+        return join(things)
 
 
 @dataclass(frozen=True)
@@ -779,6 +821,24 @@ class _ModuleReader(_Static):
         if values is None:
             return None
         return self.analysis.static(key, self.module, values, self, depth)
+
+
+def join(things: list) -> Thing | None:
+    """What several values (of joining paths, of the assignments of a name) all are: the same thing; or tensors
+    of one kind, layers with one output kind, from different places (`joined`: no single place to fix); else
+    unknown."""
+    if not things or things[0] is None:
+        return None
+    first = things[0]
+    if all(other == first for other in things[1:]):
+        return first
+    if isinstance(first, Tensor) and all(isinstance(t, Tensor) and (t.kind, t.framework) == (first.kind, first.framework)
+                                         for t in things):
+        return replace(first, inputs=None, via=None, statement=None, joined=True)
+    if isinstance(first, Layer) and first.kind is not None and all(
+            isinstance(t, Layer) and replace(t, origin=None) == replace(first, origin=None) for t in things):
+        return first
+    return None
 
 
 def _loss_name(qualname: str) -> str:
@@ -837,21 +897,23 @@ def _names(call: ast.Call, source: ast.expr) -> list[ast.expr]:
 
 
 def _calls(statement: ast.stmt) -> list[ast.Call]:
-    """The calls a simple statement (or a compound statement's header) makes, outermost first; not those in
-    nested functions, classes or lambdas, nor in the bodies of compound statements (read on their own)."""
+    """The calls a simple statement (or a compound statement's header) makes; not those in nested functions,
+    classes, lambdas or comprehensions, nor in the bodies of compound statements (read on their own)."""
     if isinstance(statement, (ast.For, ast.AsyncFor)):
         roots: list[ast.AST] = [statement.iter]
     elif isinstance(statement, (ast.While, ast.If)):
         roots = [statement.test]
     elif isinstance(statement, (ast.With, ast.AsyncWith)):
         roots = [item.context_expr for item in statement.items]
-    elif isinstance(statement, (*FUNCTION_TYPES, ast.ClassDef, *TRY_TYPES)):
-        return []
+    elif isinstance(statement, (ast.Expr, ast.Return, ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        roots = [statement.value] if statement.value is not None else []
+    elif isinstance(statement, (ast.Raise, ast.Assert)):
+        roots = [child for child in ast.iter_child_nodes(statement)]
     elif type(statement) is getattr(ast, "Match", None):
         roots = [statement.subject]
     else:
-        roots = [statement]
-    return [node for node in _scope_nodes(roots) if isinstance(node, ast.Call)]
+        return []
+    return [site.call for root in roots for site in calls_in(root)]
 
 
 def _scope_nodes(roots: list[ast.AST]):

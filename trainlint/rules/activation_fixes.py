@@ -50,6 +50,8 @@ def _local(model: ScriptModel, *nodes: ast.AST | None) -> bool:
 def without_activation(model: ScriptModel, feed: LossFeed) -> Fix | None:
     """The loss reads the activation's input instead of its output (safe: nothing else changes)."""
     origin, via = feed.value.origin, feed.value.via
+    if feed.value.joined:
+        return None
     source = activation_input(model, origin)
     if source is None or not _local(model, origin, source):
         return None
@@ -78,6 +80,8 @@ def with_log_softmax(model: ScriptModel, feed: LossFeed) -> Fix | None:
     """NLLLoss gets `log_softmax` where it got `softmax` (safe: written in the loss's input, or recomputed from
     names that still hold the same values)."""
     origin, via = feed.value.origin, feed.value.via
+    if feed.value.joined:
+        return None
     text = log_softmax_text(model, origin)
     if text is None or not _local(model, origin):
         return None
@@ -93,7 +97,7 @@ def model_log_softmax(model: ScriptModel, feed: LossFeed) -> Fix | None:
     """The model's own softmax (its last layer, its forward's return) becomes a log_softmax (unsafe: every use
     of the model's output sees log-probabilities)."""
     origin = feed.value.origin
-    if not _local(model, origin) or not isinstance(origin, ast.Call):
+    if feed.value.joined or not _local(model, origin) or not isinstance(origin, ast.Call):
         return None
     qualname = model.imports.qualify(origin.func)
     if qualname in K.ACTIVATION_LAYERS:  # `nn.Softmax(dim=1)` -> `nn.LogSoftmax(dim=1)`
