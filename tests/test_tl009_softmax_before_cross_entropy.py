@@ -334,3 +334,39 @@ def test_message_names_the_loss_and_where_the_softmax_is_written():
     assert "`CrossEntropyLoss` expects logits" in finding.message
     assert "through `probs`, from `F.softmax(logits, dim=1)` (line 4)" in finding.message
     assert (finding.location.row, finding.location.column) == (5, 30)
+
+
+def test_quiet_for_a_validation_loss_under_no_grad_while_the_training_loss_is_reported():
+    """A Sequential ending in nn.Softmax with an early-stopping validation loss (a course notebook):
+        loss = criterion(model(x_train), y_train) ... with torch.no_grad(): val_loss = criterion(model(x_test), y)
+    The training loss carries the finding; the validation loss is a consequence."""
+    assert lint("""\
+        model = nn.Sequential(nn.Linear(4, 50), nn.ReLU(), nn.Linear(50, 3), nn.Softmax(dim=1))
+        criterion = nn.CrossEntropyLoss()
+        for epoch in range(100):
+            output = model(x_train)
+            loss = criterion(output, y_train)
+            loss.backward()
+            with torch.no_grad():
+                y_val = model(x_test)
+                val_loss = criterion(y_val, y_test)
+        """) == [(8, "TL009")]
+
+
+def test_quiet_for_a_loss_turned_into_a_number_or_computed_in_an_evaluation_hook():
+    """Permutation importance in a course notebook: `error = loss_fn(F.softmax(pred, dim=1), y.long()).item()`
+    is a metric, not a training loss."""
+    assert lint("""\
+        pred = F.softmax(model(x), dim=1)
+        error = nn.CrossEntropyLoss()(pred, y.long()).item()
+        total = float(F.cross_entropy(pred, y))
+
+        class Module(torch.nn.Module):
+            def validation_step(self, batch, batch_idx):
+                x, y = batch
+                return F.cross_entropy(F.softmax(self.net(x), 1), y)
+
+        @torch.no_grad()
+        def evaluate(x, y):
+            return F.cross_entropy(F.softmax(model(x), 1), y)
+        """) == []

@@ -342,3 +342,51 @@ def test_message_says_what_the_loss_expects_and_what_the_last_layer_is():
     assert '`"categorical_crossentropy"` expects probabilities' in finding.message
     assert "`model`'s last layer `layers.Dense(10)` (line 4) has no activation" in finding.message
     assert (finding.location.row, finding.location.column) == (5, 38)
+
+
+def test_fix_is_unsafe_when_the_activation_does_not_match_the_loss():
+    """A subclassed model ending in `Dense(2, activation='sigmoid')` compiled with
+    `SparseCategoricalCrossentropy(from_logits=True)` (a Kaggle Titanic notebook): the probabilities are
+    squashed again, but whether a softmax was meant is the author's call."""
+    source = KERAS + textwrap.dedent("""\
+        class BaseModel(tf.keras.Model):
+            def __init__(self):
+                super(BaseModel, self).__init__()
+                self.D1 = layers.Dense(16, activation='relu')
+                self.D2 = layers.Dense(2, activation='sigmoid')
+
+            def call(self, x):
+                x = self.D1(x)
+                y = self.D2(x)
+                return y
+
+        model = BaseModel()
+        model.compile(optimizer="adam", loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        """)
+    [finding] = lint_snippet(source, code="TL010")
+    assert finding.location.row == 16 and finding.fix.applicability == "unsafe"
+    assert "sigmoid probabilities" in finding.message
+
+
+def test_an_identity_activation_after_the_softmax_is_not_a_linear_head():
+    """TensorFlow's mixed-precision guide casts the softmax output to float32:
+        x = layers.Dense(10, name='dense_logits')(x)
+        outputs = layers.Activation('softmax', dtype='float32', name='predictions')(x)
+        outputs = layers.Activation('linear', dtype='float32')(outputs)
+        model.compile(loss='sparse_categorical_crossentropy', ...)"""
+    assert lint(KERAS, """\
+        inputs = keras.Input(shape=(784,))
+        x = layers.Dense(64, activation='relu')(inputs)
+        x = layers.Dense(10, name='dense_logits')(x)
+        outputs = layers.Activation('softmax', dtype='float32', name='predictions')(x)
+        outputs = layers.Activation('linear', dtype='float32')(outputs)
+        model = keras.Model(inputs=inputs, outputs=outputs)
+        model.compile(loss='sparse_categorical_crossentropy', optimizer=keras.optimizers.RMSprop())
+        """) == []
+    assert lint(KERAS, """\
+        inputs = keras.Input(shape=(784,))
+        x = layers.Dense(10)(inputs)
+        outputs = layers.Activation('linear', dtype='float32')(x)
+        model = keras.Model(inputs=inputs, outputs=outputs)
+        model.compile(loss='sparse_categorical_crossentropy', optimizer=keras.optimizers.RMSprop())
+        """) == [(8, "TL010")]

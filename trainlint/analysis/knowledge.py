@@ -411,3 +411,5 @@ LOG_SOFTMAX_OF: dict[str, str] = {
     "torch.softmax": "log_softmax", "torch.nn.functional.softmax": "log_softmax",
     "torch.special.softmax": "log_softmax", "torch.nn.Softmax": "LogSoftmax",
 }
+# Methods a training framework runs without autograd (Lightning's evaluation hooks).
+NO_GRAD_METHODS: frozenset[str] = frozenset({"validation_step", "test_step", "predict_step"})

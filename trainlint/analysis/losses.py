@@ -113,6 +113,9 @@ class LossFeed:
     # The names the activation call read still hold the same values here (`probs = F.softmax(logits, 1)` ...
     # `loss(probs, y)` with `logits` not reassigned between): the loss could read them instead.
     fresh: bool = False
+    # Can the loss be trained on? Not under `torch.no_grad()` (a validation loss), not taken straight to a number
+    # (`criterion(out, y).item()`, a metric).
+    trained: bool = True
 
 
 class _Reader:
@@ -149,6 +152,8 @@ class _Flow(_Reader):
         self.env: dict[str, Thing | None] = {}
         self.versions: dict[str, int] = {}
         self.assigned = assigned  # every key the function assigns somewhere
+        self.no_grad = function is not None and (function.grad is False or (
+            function.name in K.NO_GRAD_METHODS and function.klass is not None))
 
     def read(self, key: str, node: ast.expr, depth: int) -> Thing | None:
         if key in self.env:
@@ -322,7 +327,10 @@ class Losses:
             for item in node.items:
                 if item.optional_vars is not None:
                     self._assign(item.optional_vars, None, None, flow)
+            outer = flow.no_grad
+            flow.no_grad = outer or _no_grad(node, flow.imports)
             self._block(node.body, flow, returns, record)
+            flow.no_grad = outer
         elif kind in TRY_TYPES:
             before = flow.snapshot()
             self._block(node.body, flow, returns, record)
@@ -417,6 +425,7 @@ class Losses:
     # -- losses ---------------------------------------------------------------------------------------------
     def _record(self, calls: list[ast.Call], flow: _Flow) -> None:
         """Every loss computed in a statement, with what reaches it (read before the statement assigns)."""
+        numbers = _made_numbers(calls)
         for node in calls:
             func = node.func
             callee = self.evaluate(func, flow, 0)
@@ -426,13 +435,13 @@ class Losses:
                     callee = replace(callee, built=node, from_logits=_argument(node, spec[4], "from_logits"))
                     callee = callee.resolved()
             if isinstance(callee, Loss) and callee.stage != "class":
-                self._feed(callee, node, flow, dotted(func))
+                self._feed(callee, node, flow, dotted(func), not flow.no_grad and id(node) not in numbers)
             elif isinstance(func, ast.Call):
                 continue
             elif isinstance(func, ast.Attribute) and func.attr == "compile":
                 self._compiled(node, flow)
 
-    def _feed(self, loss: Loss, call: ast.Call, flow: _Flow, loss_key: str | None) -> None:
+    def _feed(self, loss: Loss, call: ast.Call, flow: _Flow, loss_key: str | None, trained: bool) -> None:
         if loss.expects is None:
             return
         argument = keyword(call, loss.keyword)
@@ -448,7 +457,7 @@ class Losses:
             fresh = value.inputs is not None and all(flow.version(k) == v for k, v in value.inputs)
             named = isinstance(call.func, (ast.Name, ast.Attribute)) and loss.stage == "instance"
             self._feeds[id(call)] = LossFeed(loss, value, argument, call, argument, flow.function,
-                                             loss_key=loss_key if named else None, fresh=fresh)
+                                             loss_key=loss_key if named else None, fresh=fresh, trained=trained)
         else:
             self._feeds.pop(id(call), None)
 
@@ -586,8 +595,9 @@ class Losses:
             return self.chain(args, reader, depth, TORCH)
         if qualname in K.KERAS_MODEL_CONSTRUCTORS:
             return self.keras_model(qualname, call, reader, depth)
-        if qualname == K.KERAS_ACTIVATION_LAYER:
-            return Layer(self.keras_activation(_argument(call, 0, "activation"), reader), call, KERAS)
+        if qualname == K.KERAS_ACTIVATION_LAYER:  # `Activation("linear")` is the identity (a cast with dtype=)
+            kind = self.keras_activation(_argument(call, 0, "activation"), reader)
+            return Layer(_SHAPE if kind == LOGITS else kind, call, KERAS)
         if qualname in K.KERAS_LINEAR_LAYERS:
             value = _argument(call, K.KERAS_LINEAR_LAYERS[qualname], "activation")
             if has_star(call):
@@ -925,6 +935,33 @@ def _scope_nodes(roots: list[ast.AST]):
             continue
         yield node
         pending.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def _no_grad(node: ast.With | ast.AsyncWith, imports) -> bool:
+    """`with torch.no_grad():`, `with torch.inference_mode():`, `with torch.set_grad_enabled(False):`."""
+    for item in node.items:
+        expr = item.context_expr
+        qualname = imports.qualify(expr.func if isinstance(expr, ast.Call) else expr)
+        if qualname in K.NO_GRAD:
+            return True
+        if qualname in K.SET_GRAD_ENABLED and isinstance(expr, ast.Call) and expr.args \
+                and bool_value(expr.args[0]) is False:
+            return True
+    return False
+
+
+def _made_numbers(calls: list[ast.Call]) -> set[int]:
+    """The calls of a statement whose value is turned straight into a number or detached: `f(x).item()`,
+    `float(f(x))`."""
+    found = set()
+    for call in calls:
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr in K.DETACHING_METHODS and isinstance(func.value, ast.Call):
+            found.add(id(func.value))
+        elif isinstance(func, ast.Name) and func.id in ("float", "int") and call.args and isinstance(
+                call.args[0], ast.Call):
+            found.add(id(call.args[0]))
+    return found
 
 
 def _foreign(thing: Thing | None) -> Thing | None:

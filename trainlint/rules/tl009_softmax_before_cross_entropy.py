@@ -19,8 +19,9 @@ class SoftmaxBeforeCrossEntropy(Rule):
     `self(x)` or a training helper's parameters.
 
     Not reported: `log_softmax` with `NLLLoss`, a softmax computed only for predictions or metrics while the
-    loss gets the logits, a softmax passed as the *target* (soft labels, distillation), and any value whose
-    origin the file does not show.
+    loss gets the logits, a softmax passed as the *target* (soft labels, distillation), a loss computed under
+    `torch.no_grad()` or turned straight into a number (a validation loss, a metric: the training loss of the
+    same model carries the finding), and any value whose origin the file does not show.
 
     ## Why is this bad?
     `CrossEntropyLoss` applies `log_softmax` itself. Given probabilities, it takes the softmax of values that
@@ -80,6 +81,8 @@ class SoftmaxBeforeCrossEntropy(Rule):
 
     def check(self, model: ScriptModel, options):
         for feed in model.loss_feeds:
+            if not feed.trained:
+                continue  # a validation loss or a metric: the training loss carries the finding
             if reported(feed):
                 yield Violation(feed.node, _message(model, feed), _fix(model, feed))
 

@@ -4,6 +4,7 @@ from ..analysis import ScriptModel
 from ..analysis import knowledge as K
 from ..analysis.losses import KERAS, LOGITS, PROBABILITIES, PROBS, SIGMOID, SOFTMAX, LossFeed
 from .activation_fixes import keras_from_logits, without_activation
+from ..fixes import UNSAFE
 from .base import FIX_SAFE, Rule, Violation
 from .tl009_softmax_before_cross_entropy import origin_text, reported as tl009_reported
 
@@ -24,7 +25,8 @@ class LogitsActivationMismatch(Rule):
 
     Not reported: logits to `BCEWithLogitsLoss`, a sigmoid to `BCELoss`, a softmax model with
     `from_logits=False`, a last layer with another activation (`relu`, `tanh`: neither logits nor
-    probabilities), multi-output models, models we cannot trace to their last layer, and a softmax fed to
+    probabilities), multi-output models, models we cannot trace to their last layer, losses computed under
+    `torch.no_grad()` or turned straight into a number (validation losses, metrics), and a softmax fed to
     `CrossEntropyLoss` (that is TL009).
 
     ## Why is this bad?
@@ -60,7 +62,8 @@ class LogitsActivationMismatch(Rule):
     Keras: the fix sets the loss's `from_logits` to what the last layer outputs (a loss named by a string
     becomes the loss object with `from_logits=True`). Only the loss changes, so this is safe when the loss is
     built where it is used, and unsafe when a loss object bound to a name is also used elsewhere (those
-    uses change too). PyTorch: a sigmoid written in the loss's argument is dropped, and a name bound to
+    uses change too), or when the activation does not match the loss (a `sigmoid` layer with a categorical
+    loss: a softmax may have been meant). PyTorch: a sigmoid written in the loss's argument is dropped, and a name bound to
     `torch.sigmoid(z)` is replaced in the loss by `z` (bound to a new name first if it is an expression):
     safe, nothing but the loss changes. No fix is offered when the sigmoid is the model's own last layer
     (remove it or use `BCELoss`: the author's choice), nor for a softmax fed to a sigmoid loss.
@@ -77,6 +80,8 @@ class LogitsActivationMismatch(Rule):
 
     def check(self, model: ScriptModel, options):
         for feed in model.loss_feeds:
+            if not feed.trained:
+                continue  # a validation loss or a metric: the training loss carries the finding
             kind = feed.value.kind
             if feed.loss.expects == LOGITS and kind in PROBABILITIES and not tl009_reported(feed):
                 yield Violation(feed.node, _probabilities_message(model, feed), _probabilities_fix(model, feed))
@@ -93,7 +98,10 @@ def _probabilities_fix(model: ScriptModel, feed: LossFeed):
     if local is not None:
         return local
     if feed.loss.framework == KERAS and feed.loss.from_logits is not None:
-        return keras_from_logits(model, feed, False)
+        fix = keras_from_logits(model, feed, False)
+        if fix is not None and feed.value.kind != _family(feed):
+            fix.applicability = UNSAFE  # a sigmoid layer with a categorical loss: which one was meant is unclear
+        return fix
     return None
 
 
