@@ -370,3 +370,44 @@ def test_quiet_for_a_loss_turned_into_a_number_or_computed_in_an_evaluation_hook
         def evaluate(x, y):
             return F.cross_entropy(F.softmax(model(x), 1), y)
         """) == []
+
+
+def test_reports_a_softmax_head_returned_in_a_tuple_and_unpacked():
+    """PyTorch-GAN's AC-GAN discriminator: `self.aux_layer = nn.Sequential(nn.Linear(...), nn.Softmax())`,
+    `return validity, label`, then `real_pred, real_aux = discriminator(real_imgs)` and
+    `auxiliary_loss(real_aux, labels)` with `auxiliary_loss = torch.nn.CrossEntropyLoss()`."""
+    assert lint("""\
+        class Discriminator(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.adv_layer = nn.Sequential(nn.Linear(128, 1), nn.Sigmoid())
+                self.aux_layer = nn.Sequential(nn.Linear(128, 10), nn.Softmax())
+
+            def forward(self, features):
+                validity = self.adv_layer(features)
+                label = self.aux_layer(features)
+                return validity, label
+
+        discriminator = Discriminator()
+        adversarial_loss = torch.nn.BCELoss()
+        auxiliary_loss = torch.nn.CrossEntropyLoss()
+        for imgs, labels in loader:
+            real_pred, real_aux = discriminator(imgs)
+            d_loss = (adversarial_loss(real_pred, valid) + auxiliary_loss(real_aux, labels)) / 2
+            d_loss.backward()
+            out = discriminator(imgs)
+            loss = auxiliary_loss(out[1], labels) + auxiliary_loss(out[0], labels)
+        """) == [(20, "TL009"), (23, "TL009")]
+
+
+def test_quiet_when_a_tuple_is_unpacked_into_a_different_number_of_names():
+    assert lint("""\
+        class Net(nn.Module):
+            def forward(self, x):
+                return x, F.softmax(x, 1)
+
+        features, *rest = Net()(x)
+        loss = F.cross_entropy(rest, y)
+        a, b, c = Net()(x)
+        loss2 = F.cross_entropy(b, y)
+        """) == []

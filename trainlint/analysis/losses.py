@@ -67,6 +67,14 @@ class Layer:
     sequential: bool = False  # a keras.Sequential: add() appends a layer
     custom_step: bool = False  # a Keras model class overriding train_step / compute_loss: compile()'s loss is
     # not necessarily applied to the output
+    items: "Items | None" = None  # a model whose forward returns a tuple: what each element is
+
+
+@dataclass(frozen=True)
+class Items:
+    """A tuple of values (`return validity, label`): what each element is (None: unknown)."""
+
+    things: tuple
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ class Loss:
         return replace(self, expects=None if flag is None else (LOGITS if flag else PROBS))
 
 
-Thing = Union[Tensor, Layer, Loss]
+Thing = Union[Tensor, Layer, Loss, Items]
 
 
 @dataclass(eq=False)
@@ -367,10 +375,14 @@ class Losses:
     def _assign(self, target: ast.expr, value_node: ast.expr | None, value: Thing | None, flow: _Flow) -> None:
         if isinstance(target, (ast.Tuple, ast.List)):
             elements = [e.value if isinstance(e, ast.Starred) else e for e in target.elts]
+            starred = any(isinstance(e, ast.Starred) for e in target.elts)
             if isinstance(value_node, (ast.Tuple, ast.List)) and len(value_node.elts) == len(elements) and not any(
                     isinstance(e, ast.Starred) for e in value_node.elts):
                 for element, item in zip(elements, value_node.elts):
                     self._assign(element, item, self.evaluate(item, flow, 0), flow)
+            elif isinstance(value, Items) and len(value.things) == len(elements) and not starred:
+                for element, thing in zip(elements, value.things):  # `validity, label = discriminator(x)`
+                    self._assign(element, None, thing, flow)
             else:
                 for element in elements:
                     self._assign(element, None, None, flow)
@@ -512,7 +524,18 @@ class Losses:
             return self.call(expr, reader, depth + 1)
         if kind is ast.Subscript:
             inner = self.evaluate(expr.value, reader, depth + 1)
+            if isinstance(inner, Items):  # `outputs[1]`
+                index = expr.slice
+                position = index.value if isinstance(index, ast.Constant) and type(index.value) is int else None
+                if position is not None and -len(inner.things) <= position < len(inner.things):
+                    return inner.things[position]
+                return None
             return inner if isinstance(inner, Tensor) else None
+        if kind is ast.Tuple:
+            if any(isinstance(e, ast.Starred) for e in expr.elts):
+                return None
+            things = tuple(self.evaluate(e, reader, depth + 1) for e in expr.elts)
+            return Items(things) if any(isinstance(t, Tensor) for t in things) else None
         if kind is ast.BinOp and isinstance(expr.op, (ast.Add, ast.Sub)):  # `probs + 1e-8`
             for side, other in ((expr.left, expr.right), (expr.right, expr.left)):
                 small = _number(other)
@@ -564,6 +587,10 @@ class Losses:
     def apply(self, callee: Thing | None, call: ast.Call, reader: _Reader, depth: int) -> Thing | None:
         """What calling `callee` returns."""
         if isinstance(callee, Layer):
+            if callee.items is not None:
+                model = dotted(call.func)
+                return Items(tuple(replace(t, model=model) if isinstance(t, Tensor) else None
+                                   for t in callee.items.things))
             if callee.kind == _SHAPE:
                 args = positional(call)
                 return self.evaluate(args[0], reader, depth + 1) if len(args) == 1 else None
@@ -778,7 +805,9 @@ class Losses:
         custom = keras and any(self.roles.method(klass, name) is not None
                                for name in ("train_step", "compute_loss", "test_step"))
         output = self._walk(method)
-        if isinstance(output, Tensor):
+        if isinstance(output, Items):
+            layer = Layer(None, None, KERAS if keras else TORCH, keras_model=keras, custom_step=custom, items=output)
+        elif isinstance(output, Tensor):
             layer = Layer(output.kind, output.origin, KERAS if keras else TORCH, keras_model=keras, custom_step=custom)
         else:
             layer = Layer(None, None, KERAS if keras else TORCH, keras_model=keras, custom_step=custom)
@@ -846,8 +875,11 @@ def join(things: list) -> Thing | None:
                                          for t in things):
         return replace(first, inputs=None, via=None, statement=None, joined=True)
     if isinstance(first, Layer) and first.kind is not None and all(
-            isinstance(t, Layer) and replace(t, origin=None) == replace(first, origin=None) for t in things):
-        return first
+            isinstance(t, Layer) and t.kind == first.kind and t.items is None for t in things):
+        return replace(first, keras_model=all(t.keras_model for t in things),
+                       sequential=all(t.sequential for t in things), custom_step=any(t.custom_step for t in things))
+    if isinstance(first, Items) and all(isinstance(t, Items) and len(t.things) == len(first.things) for t in things):
+        return Items(tuple(join([t.things[i] for t in things]) for i in range(len(first.things))))
     return None
 
 
@@ -968,4 +1000,6 @@ def _foreign(thing: Thing | None) -> Thing | None:
     """A value read in another scope: the names it was computed from mean nothing here."""
     if isinstance(thing, Tensor):
         return replace(thing, inputs=None, via=None, statement=None)
+    if isinstance(thing, Items):
+        return Items(tuple(_foreign(t) for t in thing.things))
     return thing
