@@ -411,3 +411,14 @@ def test_quiet_when_a_tuple_is_unpacked_into_a_different_number_of_names():
         a, b, c = Net()(x)
         loss2 = F.cross_entropy(b, y)
         """) == []
+
+
+def test_quiet_when_a_layer_of_the_model_is_replaced():
+    assert lint("""\
+        model = nn.Sequential(nn.Linear(10, 4), nn.Softmax(dim=1))
+        model[1] = nn.Identity()
+        loss = F.cross_entropy(model(x), y)
+        net = nn.Sequential(nn.Linear(10, 4), nn.Softmax(dim=1))
+        net.head = nn.Identity()
+        loss2 = F.cross_entropy(net(x), y)
+        """) == []

@@ -395,6 +395,11 @@ class Losses:
         key = dotted(target)
         if key is not None:
             flow.bind(key, value)
+            owner = key.rpartition(".")[0]
+            while owner:  # `model.head = nn.Identity()`: the model's output may be another now
+                if isinstance(flow.env.get(owner), Layer):
+                    flow.bind(owner, None)
+                owner = owner.rpartition(".")[0]
 
     def _effects(self, expr: ast.expr, flow: _Flow) -> None:
         """Statements that change a model: `model.add(layer)` on a keras.Sequential, in-place activations."""
