@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from ..analysis import ScriptModel
 from ..analysis import knowledge as K
-from ..analysis.losses import LOG_PROBS, LOGITS, SOFTMAX, TORCH, LossFeed
+from ..analysis.kinds import LOG_PROBS, LOGITS, SOFTMAX, TORCH
+from ..analysis.losses import LossFeed
 from .activation_fixes import model_log_softmax, with_log_softmax, without_activation
 from .base import FIX_SAFE, Rule, Violation
 from .common import source_text

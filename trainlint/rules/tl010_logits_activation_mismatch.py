@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from ..analysis import ScriptModel
 from ..analysis import knowledge as K
-from ..analysis.losses import KERAS, LOGITS, PROBABILITIES, PROBS, SIGMOID, SOFTMAX, LossFeed
-from .activation_fixes import keras_from_logits, without_activation
+from ..analysis.kinds import KERAS, LOGITS, PROBABILITIES, PROBS, SIGMOID, SOFTMAX
+from ..analysis.losses import LossFeed
 from ..fixes import UNSAFE
+from .activation_fixes import keras_from_logits, without_activation
 from .base import FIX_SAFE, Rule, Violation
 from .tl009_softmax_before_cross_entropy import origin_text, reported as tl009_reported
 
