@@ -294,3 +294,149 @@ NUMBER_CONSUMERS: frozenset[str] = frozenset({
 # Modules whose functions need tensors (a value passed to them must stay a tensor), but for these.
 TENSOR_MODULES: tuple[str, ...] = ("torch.",)
 TENSOR_MODULE_NUMBER_CONSUMERS: frozenset[str] = frozenset({"torch.tensor", "torch.as_tensor", "torch.save"})
+
+# -- what reaches a loss (TL009, TL010; analysis/losses.py) -------------------------------------------
+# The kinds a classifier's prediction can have when it reaches a loss: raw scores ("logits"), probabilities
+# ("softmax", "sigmoid") or log-probabilities ("log_softmax").
+# Functions that apply an activation to their first argument, and what their result is.
+ACTIVATION_FUNCTIONS: dict[str, str] = {
+    "torch.softmax": "softmax", "torch.nn.functional.softmax": "softmax", "torch.special.softmax": "softmax",
+    "torch.sigmoid": "sigmoid", "torch.nn.functional.sigmoid": "sigmoid", "torch.special.expit": "sigmoid",
+    "torch.log_softmax": "log_softmax", "torch.nn.functional.log_softmax": "log_softmax",
+    "torch.special.log_softmax": "log_softmax",
+    "tensorflow.nn.softmax": "softmax", "tensorflow.math.softmax": "softmax", "tensorflow.sigmoid": "sigmoid",
+    "tensorflow.nn.sigmoid": "sigmoid", "tensorflow.math.sigmoid": "sigmoid",
+    "tensorflow.nn.log_softmax": "log_softmax", "tensorflow.math.log_softmax": "log_softmax",
+    "keras.activations.softmax": "softmax", "keras.activations.sigmoid": "sigmoid",
+    "keras.activations.log_softmax": "log_softmax", "keras.ops.softmax": "softmax", "keras.ops.sigmoid": "sigmoid",
+    "keras.ops.log_softmax": "log_softmax", "keras.backend.softmax": "softmax", "keras.backend.sigmoid": "sigmoid",
+}
+# Tensor methods that apply an activation to the tensor (`logits.softmax(dim=1)`).
+ACTIVATION_METHODS: dict[str, str] = {"softmax": "softmax", "sigmoid": "sigmoid", "log_softmax": "log_softmax"}
+# Layers (modules) whose output is an activation of their input.
+ACTIVATION_LAYERS: dict[str, str] = {
+    "torch.nn.Softmax": "softmax", "torch.nn.Sigmoid": "sigmoid", "torch.nn.LogSoftmax": "log_softmax",
+    "keras.layers.Softmax": "softmax",
+}
+# The log of probabilities is a log-probability (`torch.log(F.softmax(x, 1))`): functions and methods.
+LOG_FUNCTIONS: frozenset[str] = frozenset({"torch.log", "tensorflow.math.log", "tensorflow.log", "keras.ops.log"})
+# Keras `activation=` values (strings, or these functions) and what the layer outputs; None and a missing
+# activation make a linear layer's output logits.
+KERAS_ACTIVATIONS: dict[str, str] = {"softmax": "softmax", "sigmoid": "sigmoid", "log_softmax": "log_softmax",
+                                     "linear": "logits"}
+KERAS_ACTIVATION_FUNCTIONS: dict[str, str] = {
+    "keras.activations.softmax": "softmax", "keras.activations.sigmoid": "sigmoid",
+    "keras.activations.linear": "logits", "tensorflow.nn.softmax": "softmax", "tensorflow.nn.sigmoid": "sigmoid",
+    "tensorflow.sigmoid": "sigmoid", "tensorflow.math.sigmoid": "sigmoid",
+}
+KERAS_ACTIVATION_LAYER = "keras.layers.Activation"
+# Keras layers that compute a linear map, with the position of their `activation` argument.
+KERAS_LINEAR_LAYERS: dict[str, int] = {
+    "keras.layers.Dense": 1, "keras.layers.Conv1D": 7, "keras.layers.Conv2D": 7, "keras.layers.Conv3D": 7,
+    "keras.layers.Convolution1D": 7, "keras.layers.Convolution2D": 7, "keras.layers.Convolution3D": 7,
+}
+# Layers that hand their input's kind on (a softmax reshaped is still a softmax).
+SHAPE_LAYERS: frozenset[str] = frozenset({
+    "torch.nn.Flatten", "torch.nn.Unflatten", "torch.nn.Dropout", "torch.nn.Identity",
+    "keras.layers.Flatten", "keras.layers.Reshape", "keras.layers.Permute", "keras.layers.Dropout",
+})
+# Wrappers whose call runs the wrapped model (`DataParallel(model)(x)` is `model(x)`).
+MODEL_WRAPPERS: frozenset[str] = frozenset({
+    "torch.nn.DataParallel", "torch.nn.parallel.DataParallel", "torch.nn.parallel.DistributedDataParallel",
+    "torch.compile", "torch.jit.script",
+})
+# Tensor methods and functions whose result has the kind of their input (reshapes, casts, clamps).
+KIND_KEEPING_METHODS: frozenset[str] = frozenset({
+    "view", "view_as", "reshape", "squeeze", "unsqueeze", "float", "double", "half", "bfloat16", "to", "cpu",
+    "cuda", "contiguous", "clamp", "clamp_", "clip", "permute", "transpose", "flatten", "type", "type_as",
+    "detach", "squeeze_", "unsqueeze_", "train", "eval",
+})
+KIND_KEEPING_FUNCTIONS: frozenset[str] = frozenset({
+    "torch.squeeze", "torch.unsqueeze", "torch.flatten", "torch.reshape", "torch.clamp", "torch.clip",
+    "tensorflow.squeeze", "tensorflow.reshape", "tensorflow.clip_by_value", "keras.ops.squeeze",
+    "keras.ops.reshape", "keras.ops.clip",
+})
+
+# Losses and what their prediction must be: "logits", "log_probs" (log-probabilities) or "probs"; "from_logits"
+# for the Keras losses, where the `from_logits` argument (False by default) says logits or probabilities.
+# qualified name -> (expects, "class" or "function", prediction position, prediction keyword, from_logits position)
+# A class's position is where its instance's call takes the prediction; a position of None: keyword only.
+LOSSES: dict[str, tuple[str, str, int | None, str, int | None]] = {
+    "torch.nn.CrossEntropyLoss": ("logits", "class", 0, "input", None),
+    "torch.nn.functional.cross_entropy": ("logits", "function", 0, "input", None),
+    "torch.nn.NLLLoss": ("log_probs", "class", 0, "input", None),
+    "torch.nn.functional.nll_loss": ("log_probs", "function", 0, "input", None),
+    "torch.nn.BCEWithLogitsLoss": ("logits", "class", 0, "input", None),
+    "torch.nn.functional.binary_cross_entropy_with_logits": ("logits", "function", 0, "input", None),
+    "torch.binary_cross_entropy_with_logits": ("logits", "function", 0, "input", None),
+    "torch.nn.BCELoss": ("probs", "class", 0, "input", None),
+    "torch.nn.functional.binary_cross_entropy": ("probs", "function", 0, "input", None),
+    "keras.losses.CategoricalCrossentropy": ("from_logits", "class", 1, "y_pred", 0),
+    "keras.losses.SparseCategoricalCrossentropy": ("from_logits", "class", 1, "y_pred", 0),
+    "keras.losses.BinaryCrossentropy": ("from_logits", "class", 1, "y_pred", 0),
+    "keras.losses.BinaryFocalCrossentropy": ("from_logits", "class", 1, "y_pred", None),
+    "keras.losses.CategoricalFocalCrossentropy": ("from_logits", "class", 1, "y_pred", None),
+    "keras.losses.categorical_crossentropy": ("from_logits", "function", 1, "y_pred", 2),
+    "keras.losses.sparse_categorical_crossentropy": ("from_logits", "function", 1, "y_pred", 2),
+    "keras.losses.binary_crossentropy": ("from_logits", "function", 1, "y_pred", 2),
+    "keras.losses.binary_focal_crossentropy": ("from_logits", "function", 1, "y_pred", None),
+    "keras.losses.categorical_focal_crossentropy": ("from_logits", "function", 1, "y_pred", None),
+    "keras.metrics.categorical_crossentropy": ("from_logits", "function", 1, "y_pred", 2),
+    "keras.metrics.sparse_categorical_crossentropy": ("from_logits", "function", 1, "y_pred", 2),
+    "keras.metrics.binary_crossentropy": ("from_logits", "function", 1, "y_pred", 2),
+    "keras.backend.categorical_crossentropy": ("from_logits", "function", 1, "output", 2),
+    "keras.backend.sparse_categorical_crossentropy": ("from_logits", "function", 1, "output", 2),
+    "keras.backend.binary_crossentropy": ("from_logits", "function", 1, "output", 2),
+    "keras.ops.categorical_crossentropy": ("from_logits", "function", 1, "output", 2),
+    "keras.ops.sparse_categorical_crossentropy": ("from_logits", "function", 1, "output", 2),
+    "keras.ops.binary_crossentropy": ("from_logits", "function", 1, "output", 2),
+    "tensorflow.nn.softmax_cross_entropy_with_logits": ("logits", "function", 1, "logits", None),
+    "tensorflow.nn.softmax_cross_entropy_with_logits_v2": ("logits", "function", 1, "logits", None),
+    "tensorflow.nn.sparse_softmax_cross_entropy_with_logits": ("logits", "function", 1, "logits", None),
+    "tensorflow.nn.sigmoid_cross_entropy_with_logits": ("logits", "function", 1, "logits", None),
+    "tensorflow.compat.v1.nn.softmax_cross_entropy_with_logits": ("logits", "function", None, "logits", None),
+    "tensorflow.compat.v1.nn.softmax_cross_entropy_with_logits_v2": ("logits", "function", None, "logits", None),
+    "tensorflow.compat.v1.nn.sparse_softmax_cross_entropy_with_logits": ("logits", "function", None, "logits",
+                                                                         None),
+    "tensorflow.compat.v1.nn.sigmoid_cross_entropy_with_logits": ("logits", "function", None, "logits", None),
+    "tensorflow.compat.v1.losses.softmax_cross_entropy": ("logits", "function", 1, "logits", None),
+    "tensorflow.compat.v1.losses.sparse_softmax_cross_entropy": ("logits", "function", 1, "logits", None),
+    "tensorflow.compat.v1.losses.sigmoid_cross_entropy": ("logits", "function", 1, "logits", None),
+}
+# Other spellings of the same losses: prefix -> the prefix the table uses.
+LOSS_PREFIX_ALIASES: tuple[tuple[str, str], ...] = (
+    ("torch.nn.modules.loss.", "torch.nn."),
+    ("tensorflow.losses.softmax_cross_entropy", "tensorflow.compat.v1.losses.softmax_cross_entropy"),
+    ("tensorflow.losses.sparse_softmax_cross_entropy", "tensorflow.compat.v1.losses.sparse_softmax_cross_entropy"),
+    ("tensorflow.losses.sigmoid_cross_entropy", "tensorflow.compat.v1.losses.sigmoid_cross_entropy"),
+    ("tensorflow.losses.", "keras.losses."),  # TF 2: tf.losses is Keras's
+    ("tensorflow.keras.metrics.", "keras.metrics."),
+)
+# Keras loss names accepted as strings by compile() (all of them expect probabilities), and the class each is.
+KERAS_LOSS_NAMES: dict[str, str] = {
+    "categorical_crossentropy": "CategoricalCrossentropy", "CategoricalCrossentropy": "CategoricalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+    "SparseCategoricalCrossentropy": "SparseCategoricalCrossentropy",
+    "binary_crossentropy": "BinaryCrossentropy", "BinaryCrossentropy": "BinaryCrossentropy",
+    "bce": "BinaryCrossentropy", "BCE": "BinaryCrossentropy",
+    "binary_focal_crossentropy": "BinaryFocalCrossentropy", "BinaryFocalCrossentropy": "BinaryFocalCrossentropy",
+    "categorical_focal_crossentropy": "CategoricalFocalCrossentropy",
+    "CategoricalFocalCrossentropy": "CategoricalFocalCrossentropy",
+}
+# Losses that put their logits through a sigmoid (one probability per output), not a softmax.
+SIGMOID_LOSSES: frozenset[str] = frozenset({
+    "torch.nn.BCEWithLogitsLoss", "torch.nn.functional.binary_cross_entropy_with_logits",
+    "torch.binary_cross_entropy_with_logits", "torch.nn.BCELoss", "torch.nn.functional.binary_cross_entropy",
+    "keras.losses.BinaryCrossentropy", "keras.losses.BinaryFocalCrossentropy", "keras.losses.binary_crossentropy",
+    "keras.losses.binary_focal_crossentropy", "keras.metrics.binary_crossentropy",
+    "keras.backend.binary_crossentropy", "keras.ops.binary_crossentropy",
+    "tensorflow.nn.sigmoid_cross_entropy_with_logits", "tensorflow.compat.v1.nn.sigmoid_cross_entropy_with_logits",
+    "tensorflow.compat.v1.losses.sigmoid_cross_entropy",
+})
+# The log_softmax of a softmax function, under the same module (`F.softmax` -> `F.log_softmax`).
+LOG_SOFTMAX_OF: dict[str, str] = {
+    "torch.softmax": "log_softmax", "torch.nn.functional.softmax": "log_softmax",
+    "torch.special.softmax": "log_softmax", "torch.nn.Softmax": "LogSoftmax",
+}
+# Methods a training framework runs without autograd (Lightning's evaluation hooks).
+NO_GRAD_METHODS: frozenset[str] = frozenset({"validation_step", "test_step", "predict_step"})

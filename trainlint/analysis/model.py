@@ -7,6 +7,7 @@ from functools import cached_property
 from .autograd import Uses
 from .events import Event, EventBuilder, LoopFrame
 from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_builds
+from .losses import LossFeed, Losses
 from .modes import Modes, TapeForward, TapeForwards
 from .order import loop_assigned_keys
 from .roles import Roles
@@ -74,6 +75,12 @@ class ScriptModel:
     def lr_controls(self) -> list[LrControl]:
         """Schedulers, warmups, lr helpers and manual lr writes: what may change a learning rate later."""
         return lr_controls(self.structure, self.roles)
+
+    @cached_property
+    def loss_feeds(self) -> list[LossFeed]:
+        """Every loss (a loss call, a Keras compile()) whose prediction has a known kind: softmax or sigmoid
+        probabilities, log-probabilities, or a Keras model's logits (TL009, TL010)."""
+        return Losses(self.structure, self.roles).feeds
 
     @cached_property
     def modes(self) -> Modes:
