@@ -9,6 +9,7 @@ from .tl004_loss_not_detached import LossNotDetached
 from .tl005_clip_after_step import ClipAfterStep
 from .tl006_unscaled_high_lr import UnscaledHighLr
 from .tl007_missing_train_mode import MissingTrainMode
+from .tl013_amp_scaler_bypassed import AmpScalerBypassed
 
 ALL_RULES: tuple[Rule, ...] = (
     MissingZeroGrad(),
@@ -18,6 +19,7 @@ ALL_RULES: tuple[Rule, ...] = (
     ClipAfterStep(),
     UnscaledHighLr(),
     MissingTrainMode(),
+    AmpScalerBypassed(),
 )
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in ALL_RULES}
