@@ -10,6 +10,7 @@ from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_build
 from .modes import Modes, TapeForward, TapeForwards
 from .order import loop_assigned_keys
 from .roles import Roles
+from .schedulers import SchedulerBuild, scheduler_builds
 from .links import NOTHING, Links
 from .source import SourceText
 from .splits import DataSplits
@@ -73,6 +74,12 @@ class ScriptModel:
     def lr_controls(self) -> list[LrControl]:
         """Schedulers, warmups, lr helpers and manual lr writes: what may change a learning rate later."""
         return lr_controls(self.structure, self.roles)
+
+    @cached_property
+    def scheduler_builds(self) -> list[SchedulerBuild]:
+        """Every LR scheduler (and Keras schedule or LR callback) the file builds, and whether anything steps
+        it or could (TL017)."""
+        return scheduler_builds(self.structure)
 
     @cached_property
     def modes(self) -> Modes:

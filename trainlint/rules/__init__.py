@@ -10,6 +10,8 @@ from .tl005_clip_after_step import ClipAfterStep
 from .tl006_unscaled_high_lr import UnscaledHighLr
 from .tl007_missing_train_mode import MissingTrainMode
 from .tl013_amp_scaler_bypassed import AmpScalerBypassed
+from .tl014_optimizer_rebuilt_in_loop import OptimizerRebuiltInLoop
+from .tl017_scheduler_never_stepped import SchedulerNeverStepped
 
 ALL_RULES: tuple[Rule, ...] = (
     MissingZeroGrad(),
@@ -20,6 +22,8 @@ ALL_RULES: tuple[Rule, ...] = (
     UnscaledHighLr(),
     MissingTrainMode(),
     AmpScalerBypassed(),
+    OptimizerRebuiltInLoop(),
+    SchedulerNeverStepped(),
 )
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in ALL_RULES}
