@@ -9,6 +9,7 @@ from .tl004_loss_not_detached import LossNotDetached
 from .tl005_clip_after_step import ClipAfterStep
 from .tl006_unscaled_high_lr import UnscaledHighLr
 from .tl007_missing_train_mode import MissingTrainMode
+from .tl011_accumulation_loss_not_scaled import AccumulationLossNotScaled
 from .tl013_amp_scaler_bypassed import AmpScalerBypassed
 from .tl014_optimizer_rebuilt_in_loop import OptimizerRebuiltInLoop
 from .tl017_scheduler_never_stepped import SchedulerNeverStepped
@@ -21,6 +22,7 @@ ALL_RULES: tuple[Rule, ...] = (
     ClipAfterStep(),
     UnscaledHighLr(),
     MissingTrainMode(),
+    AccumulationLossNotScaled(),
     AmpScalerBypassed(),
     OptimizerRebuiltInLoop(),
     SchedulerNeverStepped(),
