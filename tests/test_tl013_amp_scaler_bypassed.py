@@ -179,3 +179,54 @@ QUIET = {
 @pytest.mark.parametrize("name", sorted(QUIET))
 def test_quiet_when(name):
     assert codes(QUIET[name]) == []
+
+
+def test_quiet_when_each_optimizer_steps_in_a_loop_and_the_caller_updates():
+    """mosaicml/composer trainer.py: `_train_batch` retries in a `while True:` until it `break`s, steps each
+    optimizer in `for optimizer in self.state.optimizers: self.state.scaler.step(optimizer)`, and the batch loop
+    that calls it runs `self.state.scaler.update()` after it."""
+    assert codes("""\
+        import torch
+        class Trainer:
+            def __init__(self, optimizers):
+                self.optimizers = optimizers
+                self.scaler = torch.amp.GradScaler("cuda")
+            def train_batch(self, batch):
+                while True:
+                    try:
+                        self.scaler.scale(self.model(batch).sum()).backward()
+                        for optimizer in self.optimizers:
+                            self.scaler.step(optimizer)
+                    except RuntimeError:
+                        continue
+                    break
+            def fit(self, loader):
+                for batch in loader:
+                    self.train_batch(batch)
+                    self.scaler.update()
+        """) == []
+
+
+def test_reports_optimizers_stepped_in_a_loop_with_no_update():
+    assert codes("""\
+        import torch
+        scaler = torch.amp.GradScaler("cuda")
+        for batch in loader:
+            scaler.scale(model(batch).sum()).backward()
+            for optimizer in optimizers:
+                scaler.step(optimizer)
+                optimizer.zero_grad()
+        """) == [(6, "TL013")]
+
+
+def test_no_update_inserted_inside_a_loop_over_optimizers():
+    source = """\
+        import torch
+        scaler = torch.amp.GradScaler("cuda")
+        for batch in loader:
+            scaler.scale(model(batch).sum()).backward()
+            for optimizer in optimizers:
+                scaler.step(optimizer)
+        """
+    [finding] = findings(source)
+    assert finding.fix is None

@@ -50,7 +50,10 @@ def test_reports_scheduler_only_read_for_its_learning_rate():
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [30, 60])
         for epoch in range(90):
-            train(model, optimizer)
+            for x in loader:
+                optimizer.zero_grad()
+                model(x).sum().backward()
+                optimizer.step()
             print(scheduler.get_last_lr())
         torch.save(scheduler.state_dict(), "sched.pt")
         """) == [(3, "TL017")]
@@ -81,6 +84,7 @@ def test_reports_keras_schedule_no_optimizer_is_given():
         import keras
         schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, decay_steps=1000, decay_rate=0.9)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
+        model.fit(x_train, y_train, epochs=10)
         """) == [(2, "TL017")]
 
 
@@ -185,6 +189,13 @@ QUIET = {
         for name, opt in optimizers.items():
             s = torch.optim.lr_scheduler.StepLR(opt, 10)
             schedulers[name] = s
+        """,
+    "module_level_scheduler_of_a_config_module": """\
+        import torch
+        import torch.optim.lr_scheduler as lrs
+        model = resnet50()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        lr_scheduler = lrs.MultiStepLR(optimizer, milestones=[30, 60, 90], gamma=0.1)
         """,
     "scheduler_in_a_test": """\
         import torch

@@ -85,20 +85,56 @@ class AmpScalerBypassed(Rule):
 
     def check(self, model: ScriptModel, options):
         reported: set[int] = set()
-        for frame in model.loops:
+        frames: dict[int, LoopFrame] = {}
+        for step in model.of_kind(OPT_STEP):
+            frame = _iteration(model, step)
+            if frame is not None:
+                frames.setdefault(id(frame), frame)
+        for frame in frames.values():
             events = model.events_in(frame)
-            if not any(e.kind == OPT_STEP for e in events):
-                continue
             for violation in [*_bypassed(model, frame, events), *_never_updated(model, frame, events)]:
-                if id(violation.node) not in reported:  # an inner loop's events are also its outer loop's
+                if id(violation.node) not in reported:  # a helper's step may be reached from several loops
                     reported.add(id(violation.node))
                     yield violation
+
+
+def _iteration(model: ScriptModel, step: Event) -> LoopFrame | None:
+    """The loop one of whose iterations is one training step: the innermost loop around the step, less loops
+    over the optimizers (`for opt in optimizers: scaler.step(opt)`) and loops that may stop after their
+    first pass (`while True:` retried until a `break`)."""
+    frame = step.context.loop
+    while frame is not None and (_over_optimizers(frame, step) or _may_stop_early(frame.node)):
+        frame = frame.parent
+    return frame
+
+
+def _over_optimizers(frame: LoopFrame, step: Event) -> bool:
+    target = frame.loop.target_keys
+    return step.spelled is not None and step.spelled in target
+
+
+def _may_stop_early(loop: ast.AST) -> bool:
+    """A `while True:` whose own body (not a nested loop's or function's) holds a `break` or a `return`: a retry
+    loop, or a step loop we cannot tell from one."""
+    if not (isinstance(loop, ast.While) and isinstance(loop.test, ast.Constant) and loop.test.value):
+        return False
+    pending = list(loop.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Break, ast.Return)):
+            return True
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef,
+                             ast.ClassDef, ast.Lambda)):
+            continue
+        pending.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt)
+                       or isinstance(child, ast.excepthandler) or isinstance(child, ast.match_case))
+    return False
 
 
 # -- scaler.scale(loss).backward(); optimizer.step() ------------------------------------------------
 def _bypassed(model: ScriptModel, frame: LoopFrame, events: list[Event]):
     for step in events:
-        if (step.kind != OPT_STEP or step.detail.get("scaler") or step.context.loop is not frame
+        if (step.kind != OPT_STEP or step.detail.get("scaler") or _iteration(model, step) is not frame
                 or not _torch_optimizer(step)):
             continue
         backwards = [b for b in events if b.kind == BACKWARD and b.index < step.index and not exclusive(b, step)]
@@ -135,13 +171,15 @@ def _fix_bypass(model: ScriptModel, events: list[Event], backward: Event, step: 
         return None  # `if use_amp: scaler.scale(loss).backward() else: loss.backward()`: the step serves both
     edits = [Replace(call, f"{scaler}.step({step.spelled})")]
     if not _updates(events, backward.detail.get("scaler_identity"), step):
+        if step.context.loop is not _iteration(model, step):
+            return None
         edits.append(InsertAfter(step.stmt.line, statement(f"{scaler}.update()")))
     return Fix(f"Step through `{scaler}.step({step.spelled})`", edits)
 
 
 # -- scaler.step(optimizer) with no scaler.update() --------------------------------------------------
 def _never_updated(model: ScriptModel, frame: LoopFrame, events: list[Event]):
-    steps = [s for s in events if s.kind == OPT_STEP and s.detail.get("scaler") and s.context.loop is frame
+    steps = [s for s in events if s.kind == OPT_STEP and s.detail.get("scaler") and _iteration(model, s) is frame
              and _real_scaler(s.detail.get("scaler_role"))]
     seen: set[str] = set()
     for step in steps:
@@ -168,8 +206,9 @@ def _fix_update(model: ScriptModel, frame: LoopFrame, step: Event, scaler: str) 
     """Insert `scaler.update()` after the step; an update written elsewhere (once per epoch, after the loop)
     moves there, since a second update with no step since the first raises."""
     call = step.site.call if step.site is not None else None
-    if call is None or step.stmt is None or step.stmt.line is None or not _alone(step.stmt.line, call):
-        return None
+    if (call is None or step.stmt is None or step.stmt.line is None or not _alone(step.stmt.line, call)
+            or step.context.loop is not frame):
+        return None  # (in a loop over the optimizers, an update after each step would be one too many)
     identity = step.detail.get("scaler_identity")
     elsewhere = {id(e.node): e for e in model.of_kind(SCALER_UPDATE) if e.subject == identity}
     edits = [InsertAfter(step.stmt.line, statement(f"{scaler}.update()"))]

@@ -75,7 +75,9 @@ class OptimizerRebuiltInLoop(Rule):
     summary = "Optimizer or LR scheduler rebuilt on every iteration of the training loop"
     fix = FIX_UNSAFE
     frameworks = ("pytorch", "keras")
-    requires = (("optim",), ("step", "apply"))  # an optimizer (torch.optim / keras.optimizers), and its steps
+    # an optimizer or scheduler constructor (torch.optim..., keras.optimizers..., transformers' AdamW, DeepSpeed's
+    # adam / lamb ops, lr_scheduler, get_*_schedule*, timm.scheduler, SWALR), and its steps
+    requires = (("optim", "Optim", "Adam", "adam", "lamb", "schedule", "Schedule", "SWALR"), ("step", "apply"))
 
     def check(self, model: ScriptModel, options):
         reported: set[int] = set()

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from ..analysis import ScriptModel
+from ..analysis.events import APPLY_GRADIENTS, OPT_STEP
 from ..analysis.hyperparams import in_unit_test
 from ..analysis.names import dotted, last
 from ..analysis.schedulers import IDLE, SchedulerBuild
+from ..analysis.structure import item_calls, walk_items
 from .base import Rule, Violation
 from .common import source_text
 
@@ -21,7 +23,8 @@ class SchedulerNeverStepped(Rule):
     with its metric, under a condition), passed to a function or a trainer (`Trainer(...,
     lr_scheduler=scheduler)`, `train_one_epoch(..., scheduler)`, `SequentialLR(...)`), returned
     (Lightning's `configure_optimizers`), stored (`self.scheduler = ...`, a list or dict of schedulers),
-    or seen by a nested function.
+    or seen by a nested function; a module-level scheduler of a module that does not train (a config
+    module whose objects a runner imports).
 
     ## Why is this bad?
     A PyTorch scheduler only changes the optimizer's learning rate in `step()`. Built and never
@@ -74,9 +77,24 @@ class SchedulerNeverStepped(Rule):
     sees_helpers = False  # only this file's builds are judged
 
     def check(self, model: ScriptModel, options):
+        trains = None
         for build in model.scheduler_builds:
-            if build.fate == IDLE and not in_unit_test(build.function):  # tests build objects to inspect them
-                yield Violation(build.call, _message(model, build))
+            if build.fate != IDLE or in_unit_test(build.function):  # tests build objects to inspect them
+                continue
+            if build.function is None and build.name is not None:
+                if trains is None:
+                    trains = _trains_here(model)
+                if not trains:
+                    continue  # a module-level name of a config or fixtures module: read where it is imported
+            yield Violation(build.call, _message(model, build))
+
+
+def _trains_here(model: ScriptModel) -> bool:
+    """Does the file run training itself (steps an optimizer, applies gradients, calls `fit()`)? A module that
+    does not (a config of objects for a runner, doctest fixtures) defines its globals for others to read."""
+    if model.of_kind(OPT_STEP, APPLY_GRADIENTS):
+        return True
+    return any(site.method == "fit" for item, _ in walk_items(model.structure) for site in item_calls(item))
 
 
 def _message(model: ScriptModel, build: SchedulerBuild) -> str:
