@@ -160,6 +160,7 @@ QUIET = {
                 optimizer.step()
                 optimizer.zero_grad()
         """,
+    "loss_handed_through_an_unknown_call": accumulation(middle="loss = reduce_loss(loss, world_size)"),
     "zero_grad_every_iteration": """\
         import torch
         for i, (x, y) in enumerate(loader):

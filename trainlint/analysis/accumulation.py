@@ -8,7 +8,7 @@ number of micro-batches whose gradients each step sums.
 The loss is *normalised* when its value, traced back through the assignments of its names in the function,
 passes through a division or multiplication (every term of a sum: `loss / N`, `loss /= N`, `loss.div_(N)`, `criterion(...) / N`),
 a sum reduction (`reduction="sum"`: the sum over the micro-batches is the sum over the large batch), or a
-call that is handed N; or cannot be traced (a parameter, a helper we cannot see into). Unknown counts as
+call that is handed N; or cannot be traced (a parameter, a loss handed through a call we cannot see into). Unknown counts as
 normalised: the question is asked to stay silent.
 """
 from __future__ import annotations
@@ -167,7 +167,8 @@ class LossTrace:
         helper = self._helper(key)
         if helper is not None:
             return not helper.returns or any(self._returned(helper, r, depth) for r in helper.returns)
-        return False
+        # `loss = reduce_loss(loss)`, `self.loss_scaler(loss)`: a loss handed through a call we cannot see into
+        return any("loss" in last(dotted(a) or "").lower() for a in [*call.args, *(k.value for k in call.keywords)])
 
     def _returned(self, helper: FunctionInfo, value: ast.expr, depth: int) -> bool:
         return LossTrace(self.roles, helper, helper.node, self.divisor_key).normalised(value, depth)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 
 from . import knowledge as K
-from .names import argument, dotted, keyword
+from .names import argument, dotted
 from .roles import OPTIMIZER, SCHEDULER, constructor_kind
 
 # Attributes that hand out a model's trainable tensors (PyTorch methods, Keras properties).
@@ -31,7 +31,7 @@ def built_kind(qualname: str | None) -> str | None:
     return kind if kind in (OPTIMIZER, SCHEDULER) else None
 
 
-def built_over(call: ast.Call, kind: str) -> tuple[list[str], bool]:
+def built_over(call: ast.Call, kind: str, qualname: str = "") -> tuple[list[str], bool]:
     """(keys, complete): the keys of what the object is built over, and whether they are all of it.
 
     Optimizer: the owners of `.parameters()` / `.named_parameters()` (`model` for `model.parameters()`,
@@ -42,9 +42,11 @@ def built_over(call: ast.Call, kind: str) -> tuple[list[str], bool]:
         optimizer = argument(call, 0, ("optimizer",))
         key = dotted(optimizer)
         return ([key], True) if key is not None else ([], False)
+    if qualname.startswith("keras."):
+        return [], True  # `keras.optimizers.Adam(1e-3)`: the variables come with each apply_gradients()
     params = argument(call, 0, ("params",))
     if params is None:
-        return [], keyword(call, "params") is None and not call.args  # `keras.optimizers.Adam(1e-3)`
+        return [], False
     keys: list[str] = []
     complete = True
     pending = [params]

@@ -487,7 +487,7 @@ class EventBuilder:
         bound = None
         if stmt is not None and len(stmt.targets) == 1 and stmt.targets[0][1] is site.call:
             bound = stmt.targets[0][0]
-        keys, complete = built_over(site.call, built)
+        keys, complete = built_over(site.call, built, qualname)
         self.emit(BUILD, bound, site=site, stmt=stmt, context=context, frame=frame, built=built, qualname=qualname,
                   over=[(key, self.identity(key, frame)) for key in keys], complete=complete)
 
