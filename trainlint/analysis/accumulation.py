@@ -6,10 +6,10 @@ The guard is an `if` on a counter that advances once per micro-batch: `if (i + 1
 number of micro-batches whose gradients each step sums.
 
 The loss is *normalised* when its value, traced back through the assignments of its names in the function,
-passes through a division or multiplication (every term of a sum: `loss / N`, `loss /= N`, `loss.div_(N)`, `criterion(...) / N`),
-a sum reduction (`reduction="sum"`: the sum over the micro-batches is the sum over the large batch), or a
-call that is handed N; or cannot be traced (a parameter, a loss handed through a call we cannot see into). Unknown counts as
-normalised: the question is asked to stay silent.
+passes through a division or multiplication (every term of a sum: `loss / N`, `loss /= N`, `loss.div_(N)`,
+`criterion(...) / N`), a sum reduction (`reduction="sum"`: the sum over the micro-batches is the sum over the
+large batch), or a call that is handed N; or cannot be traced (a parameter, a loss handed through a call we
+cannot see into). Unknown counts as normalised: the question is asked to stay silent.
 """
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def _modulo(expr: ast.expr, branch: Branch) -> AccumulationGuard | None:
     if not (isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod)):
         return None
     counter = expr.left
-    if isinstance(counter, ast.BinOp) and isinstance(counter.op, (ast.Add, ast.Sub)) and number(counter.right) is not None:
+    if isinstance(counter, ast.BinOp) and isinstance(counter.op, (ast.Add, ast.Sub)) \
+            and number(counter.right) is not None:
         counter = counter.left  # `(i + 1) % N`
     key = dotted(counter)
     divisor = expr.right

@@ -139,7 +139,8 @@ def _bypassed(model: ScriptModel, frame: LoopFrame, events: list[Event]):
             continue
         backwards = [b for b in events if b.kind == BACKWARD and b.index < step.index and not exclusive(b, step)]
         scaled = [b for b in backwards if b.detail.get("scaler") and not any(
-            later.index > b.index and not later.detail.get("scaler") and not exclusive(later, b) for later in backwards)]
+            later.index > b.index and not later.detail.get("scaler") and not exclusive(later, b)
+            for later in backwards)]
         if not scaled:
             continue  # no scaled backward reaches the step (a plain backward follows it in the same pass)
         backward = scaled[-1]
