@@ -103,7 +103,7 @@ QUIET = {
     # A Keras GAN trained with train_on_batch: `trainable = False` is not eval().
     "gan_with_train_on_batch_and_frozen_discriminator": """\
         import keras
-        discriminator = keras.Sequential([keras.layers.Dense(1)])
+        discriminator = keras.Sequential([keras.layers.Dense(1, activation="sigmoid")])
         discriminator.compile(optimizer=keras.optimizers.Adam(2e-4), loss="binary_crossentropy")
         discriminator.trainable = False
         gan = keras.Sequential([generator, discriminator])

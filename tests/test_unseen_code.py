@@ -499,7 +499,7 @@ def test_tl007_quiet_when_the_loop_trains_other_models_than_the_one_evaluated():
                     optimizer.step()
 
         blend([[0, 1, 2], [3, 4, 5]])
-        """) == []
+        """, code="TL007") == []
 
 
 def test_tl007_quiet_when_eval_runs_in_the_last_iteration_only():

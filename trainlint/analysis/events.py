@@ -16,6 +16,7 @@ import ast
 
 from . import knowledge as K
 from .autograd import DETACHED, LIVE, TensorRef, occurrences
+from .builds import built_kind, built_over
 from .names import bool_value, dotted, is_none, keyword, last, normalize, positional
 from .roles import (ACCELERATOR, DATA_SCALER, GRAD_SCALER, INSTANCE, MODEL, OPTIMIZER, OTHER, SCHEDULER,
                     Role, Roles)
@@ -38,6 +39,8 @@ APPLY_GRADIENTS = "apply_gradients"
 TAPE_GRADIENT = "tape_gradient"
 LOCAL_CALL = "local_call"  # a call of a helper defined in this file (its events follow)
 GRAD_WRITE = "grad_write"  # `p.grad = g`, `p.grad.copy_(g)`: gradients set by hand, not by backward()
+SCALER_UPDATE = "scaler_update"  # `scaler.update()` of an AMP GradScaler (TL013)
+BUILD = "build"  # an optimizer or LR scheduler constructor call; `built` says which, `over` what it holds (TL014)
 
 _MAX_INLINE_DEPTH = 5
 # Helpers are instantiated at each of their call sites, so a file whose helpers call each other from many
@@ -62,6 +65,8 @@ class LoopFrame:
     parent: "LoopFrame | None"
     # identity -> the contexts of the plain assignments to it within an iteration (at any depth; TL004)
     assigned: dict = field(default_factory=dict)
+    # How many of an event's `context.guards` lie outside the loop: the rest are `if`s within one iteration.
+    outer_guards: int = 0
 
     @property
     def node(self) -> ast.For | ast.AsyncFor | ast.While:
@@ -386,7 +391,7 @@ class EventBuilder:
             elif isinstance(item, Loop):
                 if isinstance(item.node, FOR_TYPES):
                     self.calls(item.header_calls, None, context, frame)
-                loop_frame = LoopFrame(item, frame.function, context.loop)
+                loop_frame = LoopFrame(item, frame.function, context.loop, outer_guards=len(context.guards))
                 inner = Context(context.loops + (loop_frame,), context.guards, context.grad_enabled,
                                 context.call_chain, context.function)
                 for key in item.target_keys:
@@ -562,6 +567,9 @@ class EventBuilder:
                 self.events.append(Event(DATA_FIT, self.identity(bound, frame), bound, role, site, stmt, context,
                                          detail={"method": method, "data": first}))
                 return
+        if method == "update" and receiver is not None and self.grad_scaler(receiver, frame, site.call):
+            self.emit(SCALER_UPDATE, receiver, site=site, stmt=stmt, context=context, frame=frame)
+            return
         if method == "apply_gradients":
             self.emit(APPLY_GRADIENTS, receiver, site=site, stmt=stmt, context=context, frame=frame)
             return
@@ -585,9 +593,13 @@ class EventBuilder:
             if role is not None and role.kind == MODEL:
                 self.emit(FORWARD, site.func_key, site=site, stmt=stmt, context=context, frame=frame)
                 return
+        built = built_kind(qualname)
+        if built is not None:
+            self.construction(site, stmt, context, frame, built, qualname)
         for arg in [*site.call.args, *(k.value for k in site.call.keywords)]:
             key = dotted(arg)
-            if key is not None and self.is_optimizer(key, frame, site.call):
+            role = self.role(key, frame, site.call) if key is not None else None
+            if role is not None and role.kind in (OPTIMIZER, GRAD_SCALER):
                 self.emit(OPAQUE_USE, key, site=site, stmt=stmt, context=context, frame=frame)
 
     def mode_switch(self, site: CallSite, stmt: Stmt | None, context: Context, frame: _Frame) -> None:
@@ -605,6 +617,23 @@ class EventBuilder:
             if method == "train" and flag is not None:  # train(False) is eval(); train(flag) is unknown
                 mode = bool_value(flag)
             self.emit(TRAIN_MODE, receiver, site=site, stmt=stmt, context=context, frame=frame, mode=mode)
+
+    def construction(self, site: CallSite, stmt, context, frame, built: str, qualname: str) -> None:
+        """An optimizer or scheduler constructor: the name it is bound to (`spelled`), and the identities of
+        what it is built over."""
+        bound = None
+        if stmt is not None and len(stmt.targets) == 1 and stmt.targets[0][1] is site.call:
+            bound = stmt.targets[0][0]
+        keys, complete = built_over(site.call, built, qualname)
+        self.emit(BUILD, bound, site=site, stmt=stmt, context=context, frame=frame, built=built, qualname=qualname,
+                  over=[(key, self.identity(key, frame)) for key in keys], complete=complete)
+
+    def grad_scaler(self, key: str, frame: _Frame, at: ast.AST | None = None) -> bool:
+        """An AMP GradScaler: built by its constructor, or unknown and named like one (`scaler`, `self.grad_scaler`)."""
+        role = self.role(key, frame, at)
+        if role is not None and role.kind == GRAD_SCALER:
+            return True
+        return (role is None or role.evidence == "name") and "scaler" in last(key).lower()
 
     def keras_optimizer(self, key: str, frame: _Frame, at: ast.AST | None = None) -> bool:
         """A Keras optimizer: built by a `keras.optimizers` constructor, or named like an optimizer in a file
@@ -631,8 +660,10 @@ class EventBuilder:
         if (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and inner.func.attr == "scale"
                 and positional(inner)):  # scaler.scale(loss).backward()
             loss = positional(inner)[0]
+            scaler = dotted(inner.func.value)
             self.emit(BACKWARD, base_key(loss), site=site, stmt=stmt, context=context, frame=frame,
-                      scaler=dotted(inner.func.value), **self.loss_detail(loss, frame))
+                      scaler=scaler, scaler_identity=self.identity(scaler, frame), scaler_role=self.role(scaler, frame),
+                      **self.loss_detail(loss, frame))
             return
         if receiver == "self" or (role is not None and role.kind in _NON_TENSOR_KINDS and role.evidence != "number"):
             return  # a user's own backward(), not autograd's
@@ -644,7 +675,8 @@ class EventBuilder:
         role = self.role(receiver, frame, site.call)
         if first is not None and (role is not None and role.kind == GRAD_SCALER or
                                   (role is None or role.evidence == "name") and "scaler" in last(receiver).lower()):
-            self.emit(OPT_STEP, dotted(first), site=site, stmt=stmt, context=context, frame=frame, scaler=receiver)
+            self.emit(OPT_STEP, dotted(first), site=site, stmt=stmt, context=context, frame=frame, scaler=receiver,
+                      scaler_identity=self.identity(receiver, frame), scaler_role=role)
             return
         if role is None:
             return
@@ -792,10 +824,6 @@ class EventBuilder:
         if key == first and first in frame.bound_roles and frame.bound_roles[first] is not None:
             return frame.bound_roles[first]
         return self.roles.role_at(key, frame.function, at)
-
-    def is_optimizer(self, key: str | None, frame: _Frame, at: ast.AST | None = None) -> bool:
-        role = self.role(key, frame, at)
-        return role is not None and role.kind == OPTIMIZER
 
     # -- definitions and the tensors a value holds (TL004) -----------------------------------------
     def define(self, key: str, context: Context, frame: _Frame, reset: bool = True) -> None:

@@ -440,3 +440,21 @@ LOG_SOFTMAX_OF: dict[str, str] = {
 }
 # Methods a training framework runs without autograd (Lightning's evaluation hooks).
 NO_GRAD_METHODS: frozenset[str] = frozenset({"validation_step", "test_step", "predict_step"})
+# -- optimizers, schedulers and AMP scalers (TL011, TL013, TL014, TL017) -------------------------------
+# Optimizers that keep no state between steps unless an argument turns it on: qualname -> (position,
+# keywords) of that argument. SGD without momentum is `p -= lr * grad`: a new one loses nothing (TL014).
+STATELESS_UNLESS: dict[str, tuple[int, tuple[str, ...]]] = {
+    "torch.optim.SGD": (2, ("momentum",)),
+    "keras.optimizers.SGD": (1, ("momentum",)),
+}
+# Methods that advance an LR scheduler (timm's schedulers also step per update).
+SCHEDULER_STEP_METHODS: frozenset[str] = frozenset({"step", "step_update"})
+# Objects that change a learning rate only once handed to something: a Keras schedule (to an optimizer) and
+# Keras callbacks (to fit()). Built and never handed over, they change nothing (TL017).
+HANDED_OVER_LR_CONTROLS: tuple[str, ...] = (
+    "keras.optimizers.schedules.", "keras.callbacks.LearningRateScheduler", "keras.callbacks.ReduceLROnPlateau",
+)
+# Methods that put a module back to a fixed state: an optimizer built after them starts over on purpose
+# (episodic adaptation, a learning-rate range test that restores the weights, federated rounds).
+MODEL_RESET_METHODS: frozenset[str] = frozenset({"load_state_dict", "reset_parameters", "set_weights",
+                                                 "load_weights", "apply"})

@@ -12,6 +12,7 @@ from .modes import Modes, TapeForward, TapeForwards
 from .order import loop_assigned_keys
 from .roles import Roles
 from .lightning import LightningStep, automatic_steps
+from .schedulers import SchedulerBuild, scheduler_builds
 from .links import NOTHING, Links
 from .source import SourceText
 from .splits import DataSplits
@@ -81,6 +82,12 @@ class ScriptModel:
         """Every loss (a loss call, a Keras compile()) whose prediction has a known kind: softmax or sigmoid
         probabilities, log-probabilities, or a Keras model's logits (TL009, TL010)."""
         return Losses(self.structure, self.roles).feeds
+
+    @cached_property
+    def scheduler_builds(self) -> list[SchedulerBuild]:
+        """Every LR scheduler (and Keras schedule or LR callback) the file builds, and whether anything steps
+        it or could (TL017)."""
+        return scheduler_builds(self.structure)
 
     @cached_property
     def modes(self) -> Modes:

@@ -11,6 +11,10 @@ from .tl006_unscaled_high_lr import UnscaledHighLr
 from .tl007_missing_train_mode import MissingTrainMode
 from .tl009_softmax_before_cross_entropy import SoftmaxBeforeCrossEntropy
 from .tl010_logits_activation_mismatch import LogitsActivationMismatch
+from .tl011_accumulation_loss_not_scaled import AccumulationLossNotScaled
+from .tl013_amp_scaler_bypassed import AmpScalerBypassed
+from .tl014_optimizer_rebuilt_in_loop import OptimizerRebuiltInLoop
+from .tl017_scheduler_never_stepped import SchedulerNeverStepped
 
 ALL_RULES: tuple[Rule, ...] = (
     MissingZeroGrad(),
@@ -22,6 +26,10 @@ ALL_RULES: tuple[Rule, ...] = (
     MissingTrainMode(),
     SoftmaxBeforeCrossEntropy(),
     LogitsActivationMismatch(),
+    AccumulationLossNotScaled(),
+    AmpScalerBypassed(),
+    OptimizerRebuiltInLoop(),
+    SchedulerNeverStepped(),
 )
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in ALL_RULES}
