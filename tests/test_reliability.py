@@ -243,3 +243,69 @@ def test_nul_character_in_a_comment_does_not_pass_as_valid_code():
     """
     findings = trainlint.lint_source("import torch\nloss.backward()  # note\x00\nx = 1\n")
     assert [f.code for f in findings] == ["E999"]
+
+
+# --- no silent limits (E903), inputs libcst could not take -------------------------------------------------
+def helpers_calling_each_other(fan_out: int) -> str:
+    """Six helpers, each calling the next from `fan_out` places: followed into every call site, the file
+    asks for fan_out ** 5 helper walks from 6 * fan_out calls written."""
+    lines = ["import torch", "model = torch.nn.Linear(2, 1)", "opt = torch.optim.SGD(model.parameters(), lr=0.1)"]
+    for depth in range(6):
+        lines.append(f"def f{depth}(x):")
+        lines.extend([f"    f{depth + 1}(x)"] * fan_out if depth < 5 else ["    model(x).sum().backward()"])
+    lines += ["for x in range(3):", "    f0(x)"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("fmt, expected", [
+    ("concise", "explosive.py:1:1: E903 "),
+    ("full", "E903"),
+    ("json", '"code": "E903"'),
+    ("github", "title=trainlint (E903)"),
+    ("sarif", '"ruleId": "E903"'),
+])
+def test_analysis_cut_short_is_said_in_every_format_and_the_run_goes_on(project, capsys, fmt, expected):
+    """The fuzzing report's 10 MB file: analysis stopped after 50,000 events without a word. Now a file whose
+    helpers multiply beyond the work budget gets E903, in every output format, and other files are linted."""
+    (project / "explosive.py").write_text(helpers_calling_each_other(12))
+    (project / "good.py").write_text(BUGGY)
+    code = main(["check", "--no-cache", "--output-format", fmt, "."])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert expected in out
+    assert "Analysis stopped early" in out or fmt == "github" and "Analysis stopped early" in out.replace("%0A", " ")
+    assert "good.py" in out
+
+
+def test_helpers_within_the_budget_get_no_limit_notice():
+    assert [f.code for f in trainlint.lint_source(helpers_calling_each_other(4), "t.py")] == []
+
+
+def test_code_python_compiles_is_never_a_syntax_error():
+    """libcst refused 5,000 implicitly concatenated strings (a false E999); the analysis now reads the
+    standard library's `ast`, which takes them."""
+    source = "import torch\nx = (" + " ".join(['"s"'] * 5000) + ")\nloss.backward()\n"
+    compile(source, "x.py", "exec")
+    assert [f.code for f in trainlint.lint_source(source, "x.py")] == []
+    assert trainlint.fix_source(source, "x.py") == source
+
+
+def test_unary_chain_python_cannot_compile_is_one_clear_error_like_pythons():
+    """A chain of 4,000 unary minus signs: libcst parsed it in quadratic time (7.5 s). CPython 3.11 refuses it
+    too (`python x.py`: RecursionError during compilation); trainlint says so in one E999 line at once."""
+    source = "import torch\nx = " + "-" * 4000 + "1\nloss.backward()\n"
+    with pytest.raises(RecursionError):
+        compile(source, "x.py", "exec")
+    findings = trainlint.lint_source(source, "x.py")
+    assert [f.code for f in findings] == ["E999"] and "nested too deeply" in findings[0].message
+
+
+@pytest.mark.parametrize("source", ["import torch\nloss.backward()\ndef f(:\n",
+                                    "import torch\nloss.backward()\nx = " + "(" * 5000 + "1" + ")" * 5000 + "\n"])
+def test_library_reports_code_python_cannot_parse_by_its_documented_contract(source):
+    """`fix_source` raised TooComplex for deeply nested expressions, which its docstring did not promise. Now:
+    `lint_source` returns one E999 finding, `fix_source` raises UnparsableSource (a SyntaxError)."""
+    assert [f.code for f in trainlint.lint_source(source, "x.py")] == ["E999"]
+    with pytest.raises(trainlint.UnparsableSource) as raised:
+        trainlint.fix_source(source, "x.py")
+    assert isinstance(raised.value, SyntaxError) and raised.value.finding.code == "E999"
