@@ -8,6 +8,7 @@ from .autograd import Uses
 from .events import Event, EventBuilder, LoopFrame
 from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_builds
 from .modes import Modes, TapeForward, TapeForwards
+from .optimised import Optimisation
 from .order import loop_assigned_keys
 from .roles import Roles
 from .links import NOTHING, Links
@@ -73,6 +74,12 @@ class ScriptModel:
     def lr_controls(self) -> list[LrControl]:
         """Schedulers, warmups, lr helpers and manual lr writes: what may change a learning rate later."""
         return lr_controls(self.structure, self.roles)
+
+    @cached_property
+    def optimisation(self) -> Optimisation:
+        """What each optimizer optimises (a model's parameters or tensors of data), which modules it trains and
+        what they are (pretrained, a Post-LN transformer, one linear layer), whether its gradients are clipped."""
+        return Optimisation(self.structure, self.roles, self.events, self.optimizer_builds)
 
     @cached_property
     def modes(self) -> Modes:

@@ -5,6 +5,7 @@ import re
 from ..analysis import ScriptModel
 from ..analysis import knowledge as K
 from ..analysis.hyperparams import OptimizerBuild, controls_optimizer
+from ..analysis.optimised import TENSORS, TrainingContext
 from ..analysis.names import last
 from ..fixes import UNSAFE, Fix, Replace
 from .base import FIX_UNSAFE, Rule, Violation
@@ -121,29 +122,59 @@ class UnscaledHighLr(Rule):
     name = "unscaled-high-lr"
     summary = "Learning rate far above the optimizer's safe range, with no scheduler or warmup"
     fix = FIX_UNSAFE
-    options = {"thresholds": {}}
+    options = {"thresholds": {}, "context_limits": {kind: limit for kind, (limit, _) in K.CONTEXT_LR_LIMITS.items()}}
     requires = (("Adam", "SGD", "Nadam", "RMSprop", "Adagrad", "Adadelta", "Adafactor", "Rprop", "LBFGS", "Ftrl", "Lion",
                  "Lamb"),)  # a known optimizer
     sees_helpers = False  # it reads the optimizers this file builds; another module's are reported there
 
     def check(self, model: ScriptModel, options):
         thresholds = options.get("thresholds") or {}
+        context_limits = options.get("context_limits") or {}
+        facts = model.optimisation
         edited: set[int] = set()
         for build in model.optimizer_builds:
             limit = _limit(build.qualname, thresholds)
-            if limit is None or build.lr is None or build.per_group_lr or build.in_test:
+            if limit is None or build.per_group_lr or build.in_test or build.decays:
                 continue
-            value = model.values.number(build.lr, build.function)
-            if value is None or value < limit:
+            value = model.values.number(build.lr, build.function) if build.lr is not None else \
+                _default_lr(build.qualname)
+            if value is None or facts.optimised(build).kind == TENSORS:
+                continue  # a latent, an input, a perturbation: per-sample optimisation, not model training
+            controls = [c for c in model.lr_controls if controls_optimizer(c, build, model.roles)]
+            context = _context(facts, build, value, controls, context_limits)
+            if context is None and not _above_limit(facts, build, value, limit, controls):
                 continue
-            if any(controls_optimizer(control, build, model.roles) for control in model.lr_controls):
-                continue
-            literal = model.values.literal(build.lr, build.function)
+            literal = model.values.literal(build.lr, build.function) if build.lr is not None else None
             fix = None
             if literal is not None and id(literal) not in edited:
                 edited.add(id(literal))
-                fix = _fix(model, build, literal)
-            yield Violation(build.lr, _message(model, build, value, literal), fix)
+                fix = _fix(model, build, literal, context)
+            yield Violation(build.lr if build.lr is not None else build.call,
+                            _message(model, build, value, literal, context), fix)
+
+
+def _above_limit(facts, build: OptimizerBuild, value: float, limit: float, controls) -> bool:
+    """The general limit: 100x the default (10x more for one linear layer), SGD unless its gradients are clipped."""
+    if build.lr is None or value < limit or controls:
+        return False
+    if facts.linear(build) and value < limit * K.LINEAR_MODEL_LIMIT_FACTOR:
+        return False  # a linear or logistic regression: convex, and Adam's steps stay bounded
+    if build.qualname in K.SGD_FAMILY and facts.clipped(build) is not False:
+        return False  # each step is at most lr * max_norm (or the loop that may clip it is not in this file)
+    return True
+
+
+def _context(facts, build: OptimizerBuild, value: float, controls, limits: dict) -> TrainingContext | None:
+    """The context (fine-tuning a pretrained model, a Post-LN transformer from scratch) whose lower limit the
+    rate reaches with nothing to bring it down: no scheduler or decay when fine-tuning, no warmup from scratch."""
+    if build.qualname not in K.ADAM_FAMILY:
+        return None
+    context = facts.context(build)
+    if context is None or value < limits.get(context.kind, K.CONTEXT_LR_LIMITS[context.kind][0]):
+        return None
+    if context.kind == K.TRANSFORMER_FROM_SCRATCH:
+        return None if any(c.warms_up for c in controls) else context
+    return None if controls else context
 
 
 def _limit(qualname: str, thresholds: dict) -> float | None:
@@ -160,16 +191,44 @@ def _default_lr(qualname: str) -> float | None:
     return K.TORCH_OPTIMIZERS.get(qualname, K.KERAS_OPTIMIZERS.get(qualname))
 
 
-def _message(model: ScriptModel, build: OptimizerBuild, value: float, literal) -> str:
+_CONTEXT_WORDS = {
+    K.PRETRAINED_TRANSFORMER: ("while fine-tuning the pretrained transformer",
+                               "and no LR scheduler, warmup or decay ever lowers it: at 1e-3 and above fine-tuning "
+                               "tends to wipe out what pretraining learned (BERT and RoBERTa fine-tune at 1e-5 to "
+                               "5e-5)"),
+    K.PRETRAINED_NETWORK: ("while fine-tuning the pretrained network",
+                           "and no LR scheduler, warmup or decay ever lowers it: steps this large on pretrained "
+                           "weights tend to wipe out the features they hold, and fine-tuning gains little or nothing"),
+    K.TRANSFORMER_FROM_SCRATCH: ("while training the Post-LN transformer",
+                                 "from scratch with no warmup: without warmup a Post-LN transformer's first steps at "
+                                 "1e-3 and above tend to make the loss diverge or stall (Xiong et al. 2020)"),
+}
+
+
+def _message(model: ScriptModel, build: OptimizerBuild, value: float, literal,
+             context: TrainingContext | None = None) -> str:
     constructor = model.code(build.call.func)
-    source = f"{_keyword(build)}={model.code(build.lr)}"
-    if literal is not build.lr:
-        where = f", set on line {model.line(literal)}" if literal is not None else ""
-        source += f" (= {value:g}{where})"
+    if build.lr is None:
+        source = f"its default {_keyword(build)}={value:g}"
+    else:
+        source = f"{_keyword(build)}={model.code(build.lr)}"
+        if literal is not build.lr:
+            where = f", set on line {model.line(literal)}" if literal is not None else ""
+            source += f" (= {value:g}{where})"
+    if context is not None:
+        what, why = _CONTEXT_WORDS[context.kind]
+        return (f"`{constructor}` runs at {source} {what} `{context.module}` ({_evidence(model, context)}), "
+                f"{why}")
     default = _default_lr(build.qualname)
     scale = f", {value / default:.0f}x its default of {default:g}" if default else ""
     return (f"`{constructor}` runs at {source}{scale}, and no LR scheduler, warmup or decay ever lowers it: "
             f"steps this large tend to make the loss stall, rise or turn nan")
+
+
+def _evidence(model: ScriptModel, context: TrainingContext) -> str:
+    text = " ".join(model.code(context.node).split())
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"`{text}`, line {model.line(context.node)}"
 
 
 def _keyword(build: OptimizerBuild) -> str:
@@ -183,8 +242,10 @@ def _keyword(build: OptimizerBuild) -> str:
 _QUOTED = re.compile(r"(?P<prefix>[A-Za-z]*)(?P<quote>\"\"\"|'''|\"|')")
 
 
-def _fix(model: ScriptModel, build: OptimizerBuild, literal) -> Fix | None:
+def _fix(model: ScriptModel, build: OptimizerBuild, literal, context: TrainingContext | None = None) -> Fix | None:
     default = _default_lr(build.qualname)
+    if context is not None:
+        default = K.CONTEXT_LR_LIMITS[context.kind][1]
     if default is None:
         return None
     text = repr(float(default))
@@ -194,4 +255,13 @@ def _fix(model: ScriptModel, build: OptimizerBuild, literal) -> Fix | None:
         if match is None:
             return None
         replacement = f"{match['prefix']}{match['quote']}{text}{match['quote']}"
-    return Fix(f"Use {last(build.qualname)}'s default learning rate {text}", [Replace(literal, replacement)], UNSAFE)
+    message = f"Use {last(build.qualname)}'s default learning rate {text}" if context is None else \
+        f"Use {text}, a rate that suits {_FIX_WORDS[context.kind]}"
+    return Fix(message, [Replace(literal, replacement)], UNSAFE)
+
+
+_FIX_WORDS = {
+    K.PRETRAINED_TRANSFORMER: "fine-tuning a pretrained transformer (Hugging Face Trainer's default)",
+    K.PRETRAINED_NETWORK: "fine-tuning (the framework's default)",
+    K.TRANSFORMER_FROM_SCRATCH: "a Post-LN transformer without warmup (pytorch/examples' nn.Transformer rate)",
+}
