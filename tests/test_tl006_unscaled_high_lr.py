@@ -963,6 +963,7 @@ TRANSFORMER = """\
 
 def test_reports_a_post_ln_transformer_from_scratch_at_1e_3_without_warmup():
     assert codes(TRANSFORMER.format(norm_first="", lr="1e-3", schedule="")) == [(10, "TL006")]
+    assert codes(TRANSFORMER.format(norm_first=", norm_first=False", lr="1e-3", schedule="")) == [(10, "TL006")]
     # a decay alone does not help the first steps
     assert codes(TRANSFORMER.format(norm_first="", lr="1e-3",
                                     schedule="s = torch.optim.lr_scheduler.StepLR(optimizer, 10)")) == [(10, "TL006")]
@@ -971,10 +972,13 @@ def test_reports_a_post_ln_transformer_from_scratch_at_1e_3_without_warmup():
 @pytest.mark.parametrize("norm_first, lr, schedule", [
     ("", "1e-4", ""),  # pytorch/examples language_translation trains nn.Transformer at 1e-4 without warmup
     (", norm_first=True", "1e-3", ""),  # Pre-LN trains without warmup (Xiong et al. 2020)
+    (", norm_first=args.pre_norm", "1e-3", ""),  # the command line decides: Pre-LN or Post-LN is unknown
+    (", norm_first=d_model > 256", "1e-3", ""),  # computed: unknown too
+    (", norm_first=False", "1e-4", ""),
     ("", "1e-3", "s = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters=4000)"),
     ("", "1e-3", "s = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, step / 4000))"),
 ])
-def test_quiet_on_a_transformer_from_scratch_with_warmup_pre_ln_or_a_low_rate(norm_first, lr, schedule):
+def test_quiet_on_a_transformer_from_scratch_with_warmup_pre_ln_unknown_norm_or_a_low_rate(norm_first, lr, schedule):
     assert codes(TRANSFORMER.format(norm_first=norm_first, lr=lr, schedule=schedule)) == []
 
 

@@ -623,8 +623,10 @@ class Optimisation:
         return False
 
     def _norm_first(self, call: ast.Call, scope: FunctionInfo | None, depth: int) -> bool:
-        """`norm_first=True` on the call or on the layer it stacks (`TransformerEncoder(layer, n)`)."""
-        if bool_value(keyword(call, "norm_first")) is True:
+        """`norm_first=True` (or a value the file does not fix: `norm_first=args.pre_norm`) on the call or on the
+        layer it stacks (`TransformerEncoder(layer, n)`)."""
+        norm_first = keyword(call, "norm_first")
+        if norm_first is not None and bool_value(norm_first) is not False:
             return True
         layer = argument(call, 0, ("encoder_layer", "decoder_layer"))
         if layer is None or depth > 2:

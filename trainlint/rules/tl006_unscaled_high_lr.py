@@ -92,7 +92,7 @@ class UnscaledHighLr(Rule):
     |---|---|---|---|
     | fine-tuning a pretrained transformer | `transformers` / keras-hub `from_pretrained` / `from_preset` of a model class; torchvision / timm vision transformers with weights; a checkpoint loaded into a Post-LN transformer | 1e-3, no scheduler or decay | 5e-5 |
     | fine-tuning another pretrained network | torchvision `weights=` / `pretrained=True`, `timm.create_model(..., pretrained=True)`, `keras.applications` (its default `weights="imagenet"`), `model.load_state_dict(torch.load(path))` before training | 1e-2, no scheduler or decay | the framework default |
-    | a Post-LN transformer from scratch | `nn.Transformer`, `nn.TransformerEncoder` / `Decoder` (and their layers) without `norm_first=True`; Hugging Face Post-LN families built from a config (`BertForMaskedLM(config)`, RoBERTa, ELECTRA, BART, ...) | 1e-3, no warmup (a decay-only scheduler such as `StepLR` does not count) | 1e-4 |
+    | a Post-LN transformer from scratch | `nn.Transformer`, `nn.TransformerEncoder` / `Decoder` (and their layers) with `norm_first=False` or left out; Hugging Face Post-LN families built from a config (`BertForMaskedLM(config)`, RoBERTa, ELECTRA, BART, ...) | 1e-3, no warmup (a decay-only scheduler such as `StepLR` does not count) | 1e-4 |
 
     Evidence for the transformer fine-tuning limit: BERT fine-tunes with Adam at 5e-5, 3e-5 or 2e-5
     ([Devlin et al. 2019](https://arxiv.org/abs/1810.04805), appendix A.3), RoBERTa at 1e-5 to 3e-5
@@ -121,7 +121,8 @@ class UnscaledHighLr(Rule):
     ([Xiong et al. 2020](https://arxiv.org/abs/2002.04745)); Adam's adaptive rate has a large variance
     in the first steps, which warmup tames ([Liu et al. 2020](https://arxiv.org/abs/1908.03265));
     pytorch/examples trains `nn.Transformer` at 1e-4 without warmup. Pre-LN models (`norm_first=True`,
-    GPT-2, Llama, T5) and hand-written attention blocks are left to the general limits: where a
+    GPT-2, Llama, T5), blocks whose `norm_first` the file leaves open (`norm_first=args.pre_norm`, a
+    parameter) and hand-written attention blocks are left to the general limits: where a
     hand-written block puts its layer norm, and how deep the stack is, decide whether warmup is needed
     (the Keras examples train one Post-LN `MultiHeadAttention` block at Adam's default 1e-3), and
     `AutoModel*.from_config(config)` does not say which architecture it builds. An optimizer replaced
