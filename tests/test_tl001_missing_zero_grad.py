@@ -260,3 +260,64 @@ QUIET = {
 @pytest.mark.parametrize("source", QUIET.values(), ids=QUIET.keys())
 def test_quiet_on_correct_code(source):
     assert codes(source) == []
+
+
+def test_quiet_when_the_optimizer_and_its_tensor_are_made_anew_each_iteration():
+    """Nothing accumulates when every iteration builds a new tensor and a new optimizer over it: the fresh
+    tensor has no gradient yet. diffusers pipeline_stable_diffusion_pix2pix_zero.py, reduced:
+
+        for i, t in enumerate(timesteps):
+            x_in = latent_model_input.detach().clone()
+            x_in.requires_grad = True
+            opt = torch.optim.SGD([x_in], lr=cross_attention_guidance_amount)
+            with torch.enable_grad():
+                noise_pred = self.unet(x_in, t, ...).sample
+                loss.loss.backward(retain_graph=False)
+                opt.step()
+    """
+    assert rows("""\
+        import torch
+        def edit(unet, latents, timesteps, amount):
+            for t in timesteps:
+                x_in = latents.detach().clone()
+                x_in.requires_grad = True
+                opt = torch.optim.SGD([x_in], lr=amount)
+                with torch.enable_grad():
+                    unet(x_in, t).pow(2).mean().backward()
+                    opt.step()
+                latents = x_in.detach()
+        """, code="TL001") == []
+    assert rows("""\
+        import torch
+        def attack(model, batches):
+            for x, y in batches:
+                delta = torch.zeros_like(x, requires_grad=True)
+                opt = torch.optim.Adam([delta], lr=0.01)
+                torch.nn.functional.cross_entropy(model(x + delta), y).backward()
+                opt.step()
+        """, code="TL001") == []
+
+
+def test_reports_a_new_optimizer_each_iteration_over_a_tensor_that_outlives_it():
+    """A new optimizer does not clear the gradient of a tensor made before the loop: it keeps adding up."""
+    assert rows("""\
+        import torch
+        def attack(model, batches):
+            delta = torch.zeros(3, requires_grad=True)
+            for x in batches:
+                opt = torch.optim.SGD([delta], lr=0.01)
+                model(x + delta).sum().backward()
+                opt.step()
+        """, code="TL001") == [(6, "TL001")]
+
+
+def test_reports_a_new_optimizer_each_iteration_over_a_model():
+    """The model's parameters outlive the iteration: their gradients add up whatever optimizer steps them."""
+    assert rows("""\
+        import torch
+        model = torch.nn.Linear(4, 1)
+        for x in [torch.randn(2, 4)] * 3:
+            opt = torch.optim.SGD(model.parameters(), lr=0.01)
+            model(x).sum().backward()
+            opt.step()
+        """, code="TL001") == [(5, "TL001")]

@@ -24,6 +24,7 @@ from .structure import CallSite, FunctionInfo, Stmt, Structure, item_calls, walk
 # A helper whose name says it schedules or changes the learning rate.
 _LR_HELPER = re.compile(r".*(sched|warmup|warm_up|anneal).*|(.*_)?(lr|learning_rate|learningrate)(_.*)?"
                         r"|adjust_.*|.*_decay")
+_LR_CLASS = re.compile(r"[A-Z]\w*LR")  # a scheduler class named like torch's (StepLR, CyclicLR): `TriangularLR`
 _LR_KEYS = frozenset({"lr", "learning_rate", "initial_lr"})
 
 
@@ -38,6 +39,8 @@ class OptimizerBuild:
     per_group_lr: bool  # a parameter group sets its own "lr"
     in_test: bool = False  # written in a unit test (`def test_...`, `class ...Test`): rates there are picked
     # for the arithmetic (lr=1.0 makes the update equal the gradient) or to blow gradients up on purpose
+    params: ast.expr | None = None  # what it is handed to optimise (torch), as written
+    decays: bool = False  # Keras 2 `decay=0.01`: the optimizer lowers its own rate as it goes
 
 
 def in_unit_test(function: FunctionInfo | None) -> bool:
@@ -55,9 +58,10 @@ class LrControl:
     """Something that may change an optimizer's learning rate after it is built."""
 
     node: ast.AST
-    how: str  # scheduler | helper | write | trainer
+    how: str  # scheduler | helper | write | trainer | callback
     optimizers: tuple[ast.expr, ...]  # the optimizer arguments; empty: unknown (may be any)
     function: FunctionInfo | None
+    warms_up: bool = True  # may it start low and raise the rate? False for schedulers that only ever decay it
 
 
 def lr_argument(call: ast.Call, qualname: str) -> ast.expr | None:
@@ -117,8 +121,20 @@ def optimizer_builds(structure: Structure, roles: Roles) -> list[OptimizerBuild]
             params = next(iter(positional(site.call)), None)
             params_kw = keyword(site.call, "params")
             builds.append(OptimizerBuild(site.call, qualname, function, lr_argument(site.call, qualname),
-                                         _sets_group_lr(params_kw or params), in_unit_test(function)))
+                                         _sets_group_lr(params_kw or params), in_unit_test(function),
+                                         (params_kw or params) if qualname.startswith("torch.") else None,
+                                         _decays(site.call, qualname)))
     return builds
+
+
+def _decays(call: ast.Call, qualname: str) -> bool:
+    """`keras.optimizers.Adam(lr=0.1, decay=0.01)`: Keras 2's time-based decay, lr / (1 + decay * step)."""
+    if not qualname.startswith("keras."):
+        return False
+    for kw in call.keywords:
+        if kw.arg in K.KERAS_DECAY_ARGUMENTS:
+            return not (isinstance(kw.value, ast.Constant) and kw.value.value in (0, 0.0, None, False))
+    return False
 
 
 def _is_lr_write(target: ast.expr) -> bool:
@@ -154,12 +170,12 @@ def _control_call(site: CallSite, structure: Structure, roles: Roles,
     name = last(site.func_key).lower() if site.func_key else None
     if qualname is not None and qualname.startswith(K.LR_SCHEDULING_OWNERS):
         return LrControl(call, "trainer", (), function)  # we cannot tell which optimizer it gets: any
-    if qualname in K.KERAS_LR_CALLBACKS:
-        return LrControl(call, "callback", (), function)  # changes the rate of whatever model fit() trains
+    if qualname in K.KERAS_LR_CALLBACKS:  # changes the rate of whatever model fit() trains
+        return LrControl(call, "callback", (), function, warms_up=qualname not in K.DECAY_ONLY_SCHEDULERS)
     if qualname is not None and qualname.startswith(K.LR_SCHEDULER_PREFIXES):
         how = "scheduler"
-    elif name is not None and qualname is None and _LR_HELPER.fullmatch(name):
-        how = "helper"  # a local (or unresolved) scheduler class or lr helper
+    elif name is not None and qualname is None and (_LR_HELPER.fullmatch(name) or _LR_CLASS.fullmatch(last(site.func_key))):
+        how = "helper"  # a local (or unresolved) scheduler class or lr helper (`TriangularLR(optimizer, 20)`)
     elif (site.method in ("assign", "set_value") and call.args
           and any((key or "").endswith((".lr", ".learning_rate"))
                   for key in (site.receiver, dotted(call.args[0])))):
@@ -177,7 +193,7 @@ def _control_call(site: CallSite, structure: Structure, roles: Roles,
             optimizers.append(value)
     if how == "helper" and not optimizers:
         return None  # `get_lr(step)`: computes a rate, hands it to nothing we know
-    return LrControl(call, how, tuple(optimizers), function)
+    return LrControl(call, how, tuple(optimizers), function, warms_up=qualname not in K.DECAY_ONLY_SCHEDULERS)
 
 
 def controls_optimizer(control: LrControl, build: OptimizerBuild, roles: Roles) -> bool:

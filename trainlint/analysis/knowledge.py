@@ -72,6 +72,92 @@ UNSCALED_LR_LIMITS: dict[str, float] = {
     "keras.optimizers.Adadelta": 10.0,
     "keras.optimizers.SGD": 1.0,
 }
+# TL006 contexts: what an optimizer trains can make much lower rates wrong than the limits above. The
+# Adam family (each weight moves by about `lr` per step, whatever the gradient) is what these limits are for.
+ADAM_FAMILY: frozenset[str] = frozenset({
+    "torch.optim.Adam", "torch.optim.AdamW", "torch.optim.NAdam", "torch.optim.RAdam", "torch.optim.Adamax",
+    "keras.optimizers.Adam", "keras.optimizers.AdamW", "keras.optimizers.Nadam", "keras.optimizers.Adamax",
+})
+# Plain SGD moves weights by `lr` times the gradient: once the gradient's norm is clipped the step is bounded
+# by lr * max_norm, and recurrent language models train at lr 20-30 with clip 0.25 (pytorch/examples
+# word_language_model, AWD-LSTM): clipping that optimizer's gradients lifts its limit.
+SGD_FAMILY: frozenset[str] = frozenset({"torch.optim.SGD", "torch.optim.ASGD", "keras.optimizers.SGD"})
+# Context -> (limit for the Adam family, the rate the fix writes). See TL006's page for the evidence.
+PRETRAINED_TRANSFORMER = "pretrained-transformer"  # fine-tuning a pretrained transformer (BERT, GPT-2, ViT)
+PRETRAINED_NETWORK = "pretrained-network"  # fine-tuning another pretrained network (a CNN, a checkpoint)
+TRANSFORMER_FROM_SCRATCH = "transformer-from-scratch"  # a Post-LN transformer trained from scratch, no warmup
+CONTEXT_LR_LIMITS: dict[str, tuple[float, float]] = {
+    PRETRAINED_TRANSFORMER: (1e-3, 5e-5),  # BERT/RoBERTa fine-tune at 1e-5..5e-5; HF Trainer's default is 5e-5
+    PRETRAINED_NETWORK: (1e-2, 1e-3),  # 10x Adam's default; the fix is the framework default
+    TRANSFORMER_FROM_SCRATCH: (1e-3, 1e-4),  # Post-LN without warmup fails at 5e-4..1e-3 (Xiong et al. 2020)
+}
+# A single linear layer (linear / logistic regression, SGC): a convex problem whose Adam steps stay bounded;
+# the TensorFlow regression tutorial and the SGC paper train it at Adam 0.1-0.2. Its limits are this many
+# times the network limits above.
+LINEAR_MODEL_LIMIT_FACTOR = 5.0
+LINEAR_LAYERS: frozenset[str] = frozenset({
+    "torch.nn.Linear", "torch.nn.LazyLinear", "keras.layers.Dense", "torch_geometric.nn.SGConv",
+})
+# Layers without weights an optimizer trains: a model made of one linear layer and these is linear.
+WEIGHTLESS_LAYERS: frozenset[str] = frozenset({
+    "torch.nn.Dropout", "torch.nn.ReLU", "torch.nn.Sigmoid", "torch.nn.Tanh", "torch.nn.Softmax",
+    "torch.nn.LogSoftmax", "torch.nn.Identity", "torch.nn.Flatten",
+    "keras.layers.Dropout", "keras.layers.Flatten", "keras.layers.Normalization", "keras.layers.Input",
+    "keras.layers.InputLayer", "keras.layers.Activation", "keras.layers.Softmax", "keras.layers.Rescaling",
+    "keras.layers.StringLookup", "keras.layers.IntegerLookup", "keras.layers.Reshape",
+    "keras.layers.experimental.preprocessing.Normalization",
+})
+# Where `X.from_pretrained(...)` (or keras-hub's `from_preset`) loads pretrained weights.
+PRETRAINED_HUBS: tuple[str, ...] = (
+    "transformers.", "pytorch_transformers.", "pytorch_pretrained_bert.", "keras_hub.", "keras_nlp.",
+)
+# torchvision / timm / keras.applications build a pretrained model when asked (weights=..., pretrained=True;
+# keras.applications loads "imagenet" weights unless told `weights=None`).
+TORCHVISION_MODELS = "torchvision.models."
+TIMM_CREATE_MODEL: frozenset[str] = frozenset({"timm.create_model", "timm.models.create_model"})
+KERAS_APPLICATIONS = "keras.applications."
+# Names of vision transformers (torchvision `vit_b_16`, timm `vit_base_patch16_224`, HF `ViTModel`): a
+# pretrained model so named is a transformer; other torchvision / timm / keras.applications models are CNNs.
+VISION_TRANSFORMER_NAME = r"(?i)(^|[\s._/-])(vit|deit|swin|beit|eva|cait|xcit|maxvit|levit|crossvit|pvt|twins|volo" \
+                          r"|convit|coat|mvit|dinov2|clip|siglip|segformer|dpt)"
+# ... and names of CNNs hosted by transformers / keras-hub (`AutoModel.from_pretrained("microsoft/resnet-50")`).
+CNN_NAME = r"(?i)(resnet|resnext|efficientnet|mobilenet|convnext|regnet|densenet|vgg|inception|xception|alexnet" \
+           r"|squeezenet|shufflenet|mnasnet|googlenet|nasnet|darknet|cspnet|yolo|unet|deeplab|bit-)"
+# The transformers built into PyTorch: Post-LN (layer norm after each residual sum) unless `norm_first=True`.
+TORCH_TRANSFORMERS: frozenset[str] = frozenset({
+    "torch.nn.Transformer", "torch.nn.TransformerEncoder", "torch.nn.TransformerDecoder",
+    "torch.nn.TransformerEncoderLayer", "torch.nn.TransformerDecoderLayer",
+})
+# Hugging Face model families with Post-LN blocks, built from a config (`BertForMaskedLM(config)`): trained
+# from scratch. (GPT-2, GPT-Neo, Llama, T5 & co. are Pre-LN: they train without warmup, Xiong et al. 2020.)
+HF_POST_LN_FAMILIES = r"(Bert|Roberta|XLMRoberta|Camembert|Electra|DistilBert|Albert|Bart|MBart|Marian|Ernie|Deberta" \
+                      r"|DebertaV2|MPNet|Longformer|Funnel)"
+# Schedulers that only ever lower the rate (no warmup): enough to silence the 100x limit, not the
+# from-scratch transformer context, which is about the first steps.
+DECAY_ONLY_SCHEDULERS: frozenset[str] = frozenset({
+    "torch.optim.lr_scheduler.StepLR", "torch.optim.lr_scheduler.MultiStepLR",
+    "torch.optim.lr_scheduler.ExponentialLR", "torch.optim.lr_scheduler.CosineAnnealingLR",
+    "torch.optim.lr_scheduler.CosineAnnealingWarmRestarts", "torch.optim.lr_scheduler.ReduceLROnPlateau",
+    "torch.optim.lr_scheduler.PolynomialLR", "keras.callbacks.ReduceLROnPlateau",
+})
+# Keras 2 optimizers' `decay=` argument: time-based decay, lr / (1 + decay * iterations).
+KERAS_DECAY_ARGUMENTS: frozenset[str] = frozenset({"decay"})
+# What makes a tensor (not a module's parameter): an optimizer over such tensors optimises data
+# (a latent, an input image, an adversarial perturbation), not a model.
+TENSOR_FACTORIES: frozenset[str] = frozenset({
+    "torch.zeros", "torch.ones", "torch.randn", "torch.rand", "torch.empty", "torch.full", "torch.tensor",
+    "torch.as_tensor", "torch.from_numpy", "torch.zeros_like", "torch.ones_like", "torch.randn_like",
+    "torch.rand_like", "torch.empty_like", "torch.full_like", "torch.normal", "torch.randint", "torch.linspace",
+    "torch.arange", "torch.eye", "torch.Tensor", "torch.FloatTensor",
+})
+TENSOR_ONLY_METHODS: frozenset[str] = frozenset({
+    "clone", "detach", "requires_grad_", "detach_", "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor",
+    "uniform_", "normal_", "zero_", "fill_",
+})
+PARAMETER_WRAPPERS: frozenset[str] = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+# Libraries that train adapters on a frozen model (LoRA & co.).
+ADAPTER_PREFIXES: tuple[str, ...] = ("peft.",)
+
 # Keras callbacks that change the compiled optimizer's learning rate during fit().
 KERAS_LR_CALLBACKS: frozenset[str] = frozenset({
     "keras.callbacks.ReduceLROnPlateau", "keras.callbacks.LearningRateScheduler",

@@ -9,6 +9,7 @@ from .events import Event, EventBuilder, LoopFrame
 from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_builds
 from .losses import LossFeed, Losses
 from .modes import Modes, TapeForward, TapeForwards
+from .optimised import Optimisation
 from .order import loop_assigned_keys
 from .roles import Roles
 from .lightning import LightningStep, automatic_steps
@@ -88,6 +89,12 @@ class ScriptModel:
         """Every LR scheduler (and Keras schedule or LR callback) the file builds, and whether anything steps
         it or could (TL017)."""
         return scheduler_builds(self.structure)
+
+    @cached_property
+    def optimisation(self) -> Optimisation:
+        """What each optimizer optimises (a model's parameters or tensors of data), which modules it trains and
+        what they are (pretrained, a Post-LN transformer, one linear layer), whether its gradients are clipped."""
+        return Optimisation(self.structure, self.roles, self.events, self.optimizer_builds)
 
     @cached_property
     def modes(self) -> Modes:

@@ -87,6 +87,8 @@ def _uncleared_steps(model: ScriptModel, frame: LoopFrame, events: list[Event]) 
             continue
         if not any(e.kind == BACKWARD and not exclusive(e, step) for e in events):
             continue
+        if step.role is not None and model.optimisation.made_anew_in(step.role.call, frame.node):
+            continue  # a new optimizer over new tensors in each iteration: no gradient carries over
         if not _clears(model, [e for e in events if not exclusive(e, step)], step):
             found[step.subject] = step
     return list(found.values())
