@@ -680,3 +680,70 @@ def test_tl002_quiet_when_a_sum_started_from_zero_is_backpropagated():
         for epoch in range(10):
             train()
         """) == []
+
+
+def test_tl007_quiet_when_a_notebook_repeats_an_eval_in_the_last_iteration_with_names_reused():
+    """jeffheaton/app_deep_learning notebooks, cell after cell:
+        while epoch < 1000 and not done:
+            steps = list(enumerate(dataloader_train)); pbar = tqdm.tqdm(steps); model.train()
+            for i, (x_batch, y_batch) in pbar:
+                ...; optimizer.step()
+                if i == len(steps) - 1: model.eval(); validate
+    `steps` and `pbar` are assigned once per cell: each loop counts its own `steps`."""
+    block = textwrap.dedent("""\
+        steps = list(enumerate(loader))
+        pbar = tqdm.tqdm(steps)
+        model.train()
+        for i, (x, y) in pbar:
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+            if i == len(steps) - 1:
+                model.eval()
+                with torch.no_grad():
+                    model(x)
+        """)
+    source = textwrap.dedent("""\
+        import torch, tqdm
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.2))
+        optimizer = torch.optim.Adam(model.parameters())
+        loader = [(torch.randn(8, 4), torch.randn(8, 1))] * 4
+        done = False
+        while not done:
+        """) + textwrap.indent(block, "    ") + "for epoch in range(3):\n" + textwrap.indent(block, "    ")
+    compile(source, "nb.py", "exec")
+    assert lint(source, code="TL007") == []
+    assert lint(source.replace("i == len(steps) - 1", "i == 0"), code="TL007") != []
+
+
+def test_tl007_quiet_when_a_helper_reads_a_global_optimizer_each_cell_rebinds():
+    """Atcold/NYU-DLSP20 06-convnet: `def train(epoch, model): model.train(); ...; optimizer.step()` and
+    `def test(model): model.eval(); ...`, then cell after cell `model_fnn = FC2Layer(...); optimizer =
+    SGD(model_fnn.parameters())` / `model_cnn = CNN(...); optimizer = SGD(model_cnn.parameters())` with
+    `for epoch in ...: train(epoch, m); test(m)`. The global `optimizer` the helper steps is the one bound
+    before the module-level call that runs it."""
+    assert lint("""\
+        import torch
+        def train(epoch, model):
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                torch.nn.functional.mse_loss(model(x), y).backward()
+                optimizer.step()
+        def test(model):
+            model.eval()
+            with torch.no_grad():
+                for x, y in loader:
+                    model(x)
+        loader = [(torch.randn(8, 4), torch.randn(8, 1))]
+        model_fnn = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
+        optimizer = torch.optim.SGD(model_fnn.parameters(), lr=0.01)
+        for epoch in range(2):
+            train(epoch, model_fnn)
+            test(model_fnn)
+        model_cnn = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
+        optimizer = torch.optim.SGD(model_cnn.parameters(), lr=0.01)
+        for epoch in range(2):
+            train(epoch, model_cnn)
+            test(model_cnn)
+        """, code="TL007") == []

@@ -115,6 +115,7 @@ class _Frame:
     active: tuple[FunctionInfo, ...]
     outer: "_Frame | None" = None  # the enclosing function's frame, for a closure's free variables
     constants: dict[str, object] = field(default_factory=dict)  # parameter -> the constant the caller passed
+    origin: ast.AST | None = None  # the module-level call this helper runs under (where its globals are read)
 
 
 def _constants(call: ast.Call, function: FunctionInfo) -> dict[str, object]:
@@ -508,7 +509,8 @@ class EventBuilder:
                 self.instantiate(function, inner, _Frame(function, bindings, roles,
                                                          f"{function.name}#{next(self._counter)}::",
                                                          frame.active + (function,), self.enclosing(function, frame),
-                                                         _constants(site.call, function)))
+                                                         _constants(site.call, function),
+                                                         frame.origin if frame.function is not None else site.call))
             return
 
         if qualname in K.AUTOGRAD_BACKWARD and first is not None:
@@ -823,7 +825,13 @@ class EventBuilder:
         first = key.split(".")[0]
         if key == first and first in frame.bound_roles and frame.bound_roles[first] is not None:
             return frame.bound_roles[first]
-        return self.roles.role_at(key, frame.function, at)
+        function = frame.function
+        if (function is not None and frame.origin is not None and first not in function.assignments
+                and first not in function.params and first in self.structure.module_assignments):
+            # a global read in a helper: its value when the module-level call that runs the helper is made
+            # (a notebook rebinds `optimizer` in each cell before calling the same `train()`)
+            return self.roles.role_at(key, None, frame.origin)
+        return self.roles.role_at(key, function, at)
 
     # -- definitions and the tensors a value holds (TL004) -----------------------------------------
     def define(self, key: str, context: Context, frame: _Frame, reset: bool = True) -> None:

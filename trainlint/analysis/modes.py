@@ -315,7 +315,8 @@ def _in_last_pass(ev: Event, frame: LoopFrame, assignments: dict) -> bool:
 
 def _counted(loop: ast.AST, assignments: dict) -> tuple[str | None, set[str]]:
     """(the counter, dumps of the number of iterations) of `for i, x in enumerate(X)` (`len(X)`), also through
-    wrappers and names (`steps = list(enumerate(X)); for i, b in tqdm(steps)`: `len(steps)`, `len(X)`);
+    wrappers and names (`steps = list(enumerate(X)); for i, b in tqdm(steps)`: `len(steps)`, `len(X)`; a name
+    assigned several times stands for its last value before the loop);
     `for i in range(n)` (`n`). (None, set()) otherwise."""
     if not isinstance(loop, ast.For):
         return None, set()
@@ -331,10 +332,11 @@ def _counted(loop: ast.AST, assignments: dict) -> tuple[str | None, set[str]]:
         if key is not None:
             bounds.add(ast.dump(ast.Call(ast.Name("len", ast.Load()), [ast.Name(key, ast.Load())], []))
                        if "." not in key else ast.dump(ast.Call(ast.Name("len", ast.Load()), [expr], [])))
-            values = assignments.get(key, [])
-            if len(values) != 1:
+            # the value last assigned before the loop (a notebook's cells reuse names: `steps = ...` per cell)
+            values = [v for v in assignments.get(key, []) if (v.lineno, v.col_offset) < (loop.lineno, loop.col_offset)]
+            if not values:
                 break
-            expr = values[0]
+            expr = values[-1]
         elif isinstance(expr, ast.Call) and len(expr.args) == 1:
             enumerated = enumerated or dotted(expr.func) == "enumerate"
             expr = expr.args[0]
