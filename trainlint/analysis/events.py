@@ -38,6 +38,7 @@ APPLY_GRADIENTS = "apply_gradients"
 TAPE_GRADIENT = "tape_gradient"
 LOCAL_CALL = "local_call"  # a call of a helper defined in this file (its events follow)
 GRAD_WRITE = "grad_write"  # `p.grad = g`, `p.grad.copy_(g)`: gradients set by hand, not by backward()
+SET_EPOCH = "set_epoch"  # `sampler.set_epoch(epoch)`: a DistributedSampler told which epoch it shuffles for
 
 _MAX_INLINE_DEPTH = 5
 # Helpers are instantiated at each of their call sites, so a file whose helpers call each other from many
@@ -62,6 +63,7 @@ class LoopFrame:
     parent: "LoopFrame | None"
     # identity -> the contexts of the plain assignments to it within an iteration (at any depth; TL004)
     assigned: dict = field(default_factory=dict)
+    call_chain: tuple[ast.Call, ...] = ()  # the helper calls that led to the loop (whose arguments its names hold)
 
     @property
     def node(self) -> ast.For | ast.AsyncFor | ast.While:
@@ -329,7 +331,7 @@ class EventBuilder:
             elif isinstance(item, Loop):
                 if isinstance(item.node, FOR_TYPES):
                     self.calls(item.header_calls, None, context, frame)
-                loop_frame = LoopFrame(item, frame.function, context.loop)
+                loop_frame = LoopFrame(item, frame.function, context.loop, call_chain=context.call_chain)
                 inner = Context(context.loops + (loop_frame,), context.guards, context.grad_enabled,
                                 context.call_chain, context.function)
                 for key in item.target_keys:
@@ -433,6 +435,9 @@ class EventBuilder:
             return
         if method == "optimizer_step" and first is not None:  # torch_xla's xm.optimizer_step(opt)
             self.emit(OPT_STEP, dotted(first), site=site, stmt=stmt, context=context, frame=frame)
+            return
+        if method == "set_epoch":
+            self.emit(SET_EPOCH, receiver, site=site, stmt=stmt, context=context, frame=frame)
             return
         if method == "zero_grad":
             self.emit(ZERO_GRAD, receiver, site=site, stmt=stmt, context=context, frame=frame,

@@ -9,6 +9,9 @@ from .tl004_loss_not_detached import LossNotDetached
 from .tl005_clip_after_step import ClipAfterStep
 from .tl006_unscaled_high_lr import UnscaledHighLr
 from .tl007_missing_train_mode import MissingTrainMode
+from .tl012_sampler_set_epoch_missing import SamplerSetEpochMissing
+from .tl015_train_loader_not_shuffled import TrainLoaderNotShuffled
+from .tl018_ddp_without_distributed_sampler import DdpWithoutDistributedSampler
 
 ALL_RULES: tuple[Rule, ...] = (
     MissingZeroGrad(),
@@ -18,6 +21,9 @@ ALL_RULES: tuple[Rule, ...] = (
     ClipAfterStep(),
     UnscaledHighLr(),
     MissingTrainMode(),
+    SamplerSetEpochMissing(),
+    TrainLoaderNotShuffled(),
+    DdpWithoutDistributedSampler(),
 )
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in ALL_RULES}
