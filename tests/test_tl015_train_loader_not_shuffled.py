@@ -236,6 +236,7 @@ QUIET = {
             model(**batch).loss.backward()
             optimizer.step()
         """,
+    "full_batch_gradient_descent": _TORCH + "loader = DataLoader(ds, batch_size=len(ds))" + _LOOP,
     "dataset_class_without_len": """\
         from torch.utils.data import DataLoader, Dataset
         class Lookup(Dataset):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from . import knowledge as K
-from .events import APPLY_GRADIENTS, BACKWARD, FORWARD, LOCAL_CALL, OPT_STEP, SET_EPOCH, Event, LoopFrame
+from .events import BACKWARD, FORWARD, LOCAL_CALL, OPT_STEP, SET_EPOCH, Event, LoopFrame
 from .names import argument, bool_value, dotted, has_star, head, is_none, keyword, last, positional
 from .structure import FOR_TYPES, ClassInfo, FunctionInfo, Loop, Structure, item_calls, walk_items
 
@@ -102,14 +102,19 @@ class Loaders:
             self._resolved_calls.add(id(event.site.call))
         self._owners: dict[int, dict[int, FunctionInfo]] = {}
         self._loop_iterables: dict[int, set[int]] = {}
+        self._memo: dict[tuple, list[Leaf]] = {}
 
     # -- where values come from -----------------------------------------------------------------------
     def origins(self, expr: ast.expr | None, place: Place) -> list[Leaf]:
         """The expressions `expr`'s value may be made by, each with its place; (None, place) for a part we
         cannot follow."""
-        out: list[Leaf] = []
-        self._origins(expr, place, 0, set(), out)
-        return out
+        memo = (id(expr), id(place.function), place.chain)
+        found = self._memo.get(memo)
+        if found is None:
+            found = []
+            self._origins(expr, place, 0, set(), found)
+            self._memo[memo] = found
+        return list(found)
 
     def _origins(self, expr, place: Place, depth: int, seen: set, out: list) -> None:
         if expr is None or depth > _MAX_DEPTH or len(out) > _MAX_LEAVES:
@@ -323,11 +328,10 @@ class Loaders:
         return found
 
     def trains(self, frame: LoopFrame) -> bool:
-        """Do the loop's iterations run backward and an optimizer step (or TensorFlow's apply_gradients)?"""
+        """Do the loop's iterations run backward and an optimizer step?"""
         events = self.model.events_in(frame)
-        backward = any(e.kind == BACKWARD and e.context.grad_enabled for e in events)
-        step = any(e.kind == OPT_STEP for e in events)
-        return backward and step or any(e.kind == APPLY_GRADIENTS for e in events)
+        return (any(e.kind == BACKWARD and e.context.grad_enabled for e in events)
+                and any(e.kind == OPT_STEP for e in events))
 
     @cached_property
     def uses(self) -> list[LoaderUse]:

@@ -117,9 +117,16 @@ def _unshuffled(model: ScriptModel, build: LoaderBuild) -> bool:
         return False
     if model.loaders.dataset_kind(build.dataset, build.place) != MAP:
         return False
-    if model.splits.of(build.dataset, build.place.function) == EVAL:
+    if model.splits.of(build.dataset, build.place.function) == EVAL or _full_batch(build):
         return False
     return not _explained(model, build.shuffle)
+
+
+def _full_batch(build: LoaderBuild) -> bool:
+    """`batch_size=len(dataset)`, `batch_size=X.shape[0]`: one batch of everything, whose order does not matter."""
+    size = argument(build.call, 1, ("batch_size",))
+    return (isinstance(size, ast.Call) and dotted(size.func) == "len"
+            or isinstance(size, ast.Subscript) and isinstance(size.value, ast.Attribute) and size.value.attr == "shape")
 
 
 def _explained(model: ScriptModel, value: ast.expr | None) -> bool:
