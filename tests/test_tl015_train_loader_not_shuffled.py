@@ -38,17 +38,18 @@ def test_fix_adds_shuffle_true_after_the_last_argument_and_is_unsafe():
     source = """\
         import torch
         from torch.utils.data import DataLoader, TensorDataset
-        ds = TensorDataset(torch.randn(8, 2))
+        ds = TensorDataset(torch.load("x.pt"))
         loader = DataLoader(
             ds,
             batch_size=4,
         )
         model = torch.nn.Linear(2, 1)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        for (x,) in loader:
-            opt.zero_grad()
-            model(x).sum().backward()
-            opt.step()
+        for epoch in range(5):
+            for (x,) in loader:
+                opt.zero_grad()
+                model(x).sum().backward()
+                opt.step()
         """
     assert fix_snippet(source) == textwrap.dedent(source), "the fix changes training results: unsafe only"
     assert "    batch_size=4, shuffle=True,\n)" in fix_snippet(source, unsafe=True)
@@ -58,22 +59,23 @@ def test_fix_turns_shuffle_false_into_true():
     fixed = fix_snippet("""\
         import torch
         from torch.utils.data import DataLoader, TensorDataset
-        loader = DataLoader(TensorDataset(torch.randn(8, 2)), 4, False)
+        loader = DataLoader(TensorDataset(torch.load("x.pt")), 4, False)
         model = torch.nn.Linear(2, 1)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        for (x,) in loader:
-            opt.zero_grad()
-            model(x).sum().backward()
-            opt.step()
+        while True:
+            for (x,) in loader:
+                opt.zero_grad()
+                model(x).sum().backward()
+                opt.step()
         """, unsafe=True)
-    assert "DataLoader(TensorDataset(torch.randn(8, 2)), 4, True)" in fixed
+    assert 'DataLoader(TensorDataset(torch.load("x.pt")), 4, True)' in fixed
 
 
 def test_message_names_the_training_loop():
     [finding] = trainlint.lint_source(textwrap.dedent("""\
         import torch
         from torch.utils.data import DataLoader, TensorDataset
-        loader = DataLoader(TensorDataset(torch.randn(8, 2)), batch_size=4, shuffle=False)
+        loader = DataLoader(TensorDataset(*torch.load("train.pt")), batch_size=4, shuffle=False)
         model = torch.nn.Linear(2, 1)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         for epoch in range(2):
@@ -84,6 +86,18 @@ def test_message_names_the_training_loop():
         """))
     assert finding.code == "TL015" and "line 7" in finding.message and "`shuffle=False`" in finding.message
 
+
+_LOOP = """
+model = torch.nn.Linear(4, 1)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(3):
+    for batch in loader:
+        opt.zero_grad()
+        model(batch[0]).sum().backward()
+        opt.step()
+"""
+_TORCH = ("import torch\nfrom torch.utils.data import DataLoader, RandomSampler, TensorDataset, "
+          "WeightedRandomSampler\nds = TensorDataset(torch.load('x.pt'))\n")
 
 REPORTED = {
     "torchvision_dataset": """\
@@ -129,18 +143,19 @@ REPORTED = {
         raw = load_dataset("imdb")
         train = raw["train"].map(tokenize, batched=True).with_format("torch")
         loader = DataLoader(train, batch_size=16, collate_fn=collate)  # here
-        for batch in tqdm(loader, desc="train"):
-            loss = model(**batch).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
+        for epoch in range(3):
+            for batch in tqdm(loader, desc="train"):
+                loss = model(**batch).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
         """,
     "loader_prepared_by_accelerate_keeps_its_order": """\
         import torch
         from accelerate import Accelerator
         from torch.utils.data import DataLoader, TensorDataset
         accelerator = Accelerator()
-        loader = DataLoader(TensorDataset(torch.randn(64, 4), torch.randn(64, 1)), batch_size=8)  # here
+        loader = DataLoader(TensorDataset(*torch.load("train.pt")), batch_size=8)  # here
         model = torch.nn.Linear(4, 1)
         optimizer = torch.optim.AdamW(model.parameters())
         model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
@@ -163,6 +178,25 @@ REPORTED = {
                 return DataLoader(self.train_set, batch_size=128, num_workers=4)  # here
             def val_dataloader(self):
                 return DataLoader(self.val_set, batch_size=128)
+        """,
+    "the_quiet_cases_dataset_without_shuffle": _TORCH + "loader = DataLoader(ds, batch_size=8)  # here" + _LOOP,
+    "train_loader_rebound_in_a_branch_may_be_either": """\
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+        train_loader = DataLoader(TensorDataset(*torch.load("train.pt")), batch_size=8, shuffle=True)
+        if args.debug:
+            train_loader = DataLoader(TensorDataset(*torch.load("small.pt")), batch_size=8)  # here
+        for epoch in range(3):
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+        """,
+    "keras_fit_epochs_given_by_position": """\
+        from tensorflow import keras
+        model = keras.Sequential([keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        model.fit(x_train, y_train, 32, 10, shuffle=False)  # here
         """,
     "keras_fit_arrays_with_shuffle_false": """\
         from tensorflow import keras
@@ -187,17 +221,6 @@ def test_reports_unshuffled_training_data(source):
     assert codes(source) == [(row, "TL015")]
 
 
-_LOOP = """
-model = torch.nn.Linear(4, 1)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for epoch in range(3):
-    for batch in loader:
-        opt.zero_grad()
-        model(batch[0]).sum().backward()
-        opt.step()
-"""
-_TORCH = "import torch\nfrom torch.utils.data import *\nds = TensorDataset(torch.randn(64, 4))\n"
-
 QUIET = {
     "shuffle_true": _TORCH + "loader = DataLoader(ds, batch_size=8, shuffle=True)" + _LOOP,
     "random_sampler": _TORCH + "loader = DataLoader(ds, batch_size=8, sampler=RandomSampler(ds))" + _LOOP,
@@ -221,10 +244,11 @@ QUIET = {
             def __iter__(self):
                 yield from read_shards()
         loader = DataLoader(Stream(), batch_size=8)
-        for batch in loader:
-            loss = model(batch).sum()
-            loss.backward()
-            optimizer.step()
+        for epoch in range(3):
+            for batch in loader:
+                loss = model(batch).sum()
+                loss.backward()
+                optimizer.step()
         """,
     "hf_streaming_dataset": """\
         import torch
@@ -232,9 +256,10 @@ QUIET = {
         from torch.utils.data import DataLoader
         stream = load_dataset("c4", "en", split="train", streaming=True)
         loader = DataLoader(stream, batch_size=8)
-        for batch in loader:
-            model(**batch).loss.backward()
-            optimizer.step()
+        for epoch in range(3):
+            for batch in loader:
+                model(**batch).loss.backward()
+                optimizer.step()
         """,
     "full_batch_gradient_descent": _TORCH + "loader = DataLoader(ds, batch_size=len(ds))" + _LOOP,
     "dataset_class_without_len": """\
@@ -243,9 +268,10 @@ QUIET = {
             def __getitem__(self, i):
                 return table[i]
         loader = DataLoader(Lookup(), batch_size=8)
-        for batch in loader:
-            model(batch).sum().backward()
-            optimizer.step()
+        for epoch in range(3):
+            for batch in loader:
+                model(batch).sum().backward()
+                optimizer.step()
         """,
     "validation_loader_in_an_evaluation_loop": """\
         import torch
@@ -265,9 +291,10 @@ QUIET = {
         import torch
         from torch.utils.data import DataLoader, TensorDataset
         test_loader = DataLoader(TensorDataset(x_test), batch_size=8)
-        for (x,) in test_loader:
-            entropy(model(x)).backward()
-            optimizer.step()
+        for epoch in range(3):
+            for (x,) in test_loader:
+                entropy(model(x)).backward()
+                optimizer.step()
         """,
     "recurrent_state_carried_between_batches": """\
         import torch
@@ -306,6 +333,41 @@ QUIET = {
         model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
         ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).batch(32)
         model.fit(ds, epochs=10, shuffle=False)
+        """,
+    "single_pass_over_the_data": _TORCH + "loader = DataLoader(ds, batch_size=8)\n"
+                                          "for (x,) in loader:\n    opt.zero_grad()\n"
+                                          "    model(x).sum().backward()\n    opt.step()\n",
+    "epoch_loop_of_one": _TORCH + "loader = DataLoader(ds, batch_size=8)" + _LOOP.replace("range(3)", "range(1)"),
+    "random_tensors": _TORCH.replace("torch.load('x.pt')", "torch.randn(64, 4), torch.randn(64, 1)")
+                      + "loader = DataLoader(ds, batch_size=8)" + _LOOP,
+    "numpy_random_converted_to_tensors": _TORCH + "import numpy as np\n"
+                                                  "x = torch.from_numpy(np.random.rand(64, 4)).float().to(device)\n"
+                                                  "loader = DataLoader(TensorDataset(x), batch_size=8)" + _LOOP,
+    "random_dataset_class_by_name": _TORCH + "loader = DataLoader(RandomDataset(32, 64), batch_size=8)" + _LOOP,
+    "notebook_rebinds_the_train_loader_after_training": """\
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+        train_loader = DataLoader(TensorDataset(*torch.load("train.pt")), batch_size=8, shuffle=True)
+        for epoch in range(3):
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+        train_loader = DataLoader(TensorDataset(*torch.load("train.pt")), batch_size=8)
+        features = [model(x) for x, _ in train_loader]
+        """,
+    "keras_fit_of_one_epoch_by_default": """\
+        from tensorflow import keras
+        model = keras.Sequential([keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        model.fit(x_train, y_train, shuffle=False)
+        """,
+    "keras_fit_on_random_arrays": """\
+        import numpy as np
+        from tensorflow import keras
+        model = keras.Sequential([keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        model.fit(np.random.rand(100, 4), np.random.rand(100, 1), epochs=10, shuffle=False)
         """,
     "tf_data_from_an_unknown_source": """\
         import tensorflow as tf

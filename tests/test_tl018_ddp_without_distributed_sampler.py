@@ -109,7 +109,14 @@ for epoch in range(3):
         optimizer.step()
 """
 _HEAD = ("import torch\nfrom torch.nn.parallel import DistributedDataParallel as DDP\n"
-         "from torch.utils.data import *\nds = TensorDataset(x, y)\n")
+         "from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset, TensorDataset\n"
+         "ds = TensorDataset(x, y)\n")
+
+
+def test_reports_the_quiet_cases_loader_without_their_reason():
+    """The control for the cases below: they are quiet for their own reason, not for the imports."""
+    assert codes(_HEAD + "loader = DataLoader(ds, batch_size=8, shuffle=True)" + _LOOP) == [(5, "TL018")]
+
 
 QUIET = {
     "distributed_sampler": _HEAD + "loader = DataLoader(ds, batch_size=8, sampler=DistributedSampler(ds))" + _LOOP,
@@ -126,6 +133,11 @@ QUIET = {
     "loader_prepared_by_ray_train": _HEAD + "import ray.train.torch\n"
                                     "loader = DataLoader(ds, batch_size=8, shuffle=True)\n"
                                     "loader = ray.train.torch.prepare_data_loader(loader)" + _LOOP,
+    "dataset_indexed_by_a_rank_split_of_indices": _HEAD + "idx = torch.randperm(len(x))\n"
+                                                  "idx = idx.chunk(world_size)[rank]\n"
+                                                  "train_x, train_y = x[idx], y[idx]\n"
+                                                  "loader = DataLoader(TensorDataset(train_x, train_y), "
+                                                  "batch_size=8, shuffle=True)" + _LOOP,
     "dataset_split_by_rank_by_hand": _HEAD + "mine = Subset(ds, range(rank, len(ds), world_size))\n"
                                      "loader = DataLoader(mine, batch_size=8, shuffle=True)" + _LOOP,
     "hf_dataset_sharded_by_rank": """\

@@ -347,9 +347,24 @@ RANK_WORDS: frozenset[str] = frozenset({"rank", "local_rank", "global_rank", "wo
 # Keras: fit() draws batches in a new order every epoch (shuffle=True is its default for arrays); a tf.data
 # pipeline keeps its own order unless it has a .shuffle().
 KERAS_FIT_SHUFFLE_DEFAULT = True
-TF_DATASET_SOURCES: frozenset[str] = frozenset({
-    "tensorflow.data.Dataset.from_tensor_slices", "tensorflow.data.Dataset.from_tensors",
+TF_DATASET_SOURCES: frozenset[str] = frozenset({"tensorflow.data.Dataset.from_tensor_slices"})
+# Data drawn at random (synthetic data for demos and benchmarks): its order means nothing.
+RANDOM_DATA_PREFIXES: tuple[str, ...] = ("numpy.random.", "sklearn.datasets.make_", "torch.distributions.")
+RANDOM_DATA_FUNCTIONS: frozenset[str] = frozenset({
+    "torch.rand", "torch.randn", "torch.randint", "torch.randperm", "torch.normal", "torch.rand_like",
+    "torch.randn_like", "torch.randint_like", "torch.bernoulli", "torch.multinomial", "torchvision.datasets.FakeData",
 })
+# Calls that convert data without changing what it is (random stays random).
+DATA_CONVERSIONS: frozenset[str] = frozenset({
+    "torch.tensor", "torch.as_tensor", "torch.from_numpy", "torch.Tensor", "torch.FloatTensor", "torch.LongTensor",
+    "numpy.array", "numpy.asarray", "numpy.float32",
+})
+DATA_CONVERSION_METHODS: frozenset[str] = frozenset({
+    "to", "float", "long", "int", "double", "half", "cuda", "cpu", "astype", "reshape", "view", "numpy",
+    "contiguous", "clone", "unsqueeze", "squeeze", "type",
+})
+# Names that say data is made up (`RandomDataset`, `dummy_data`, `FakeData`, `SyntheticDataset`).
+SYNTHETIC_DATA_NAME = r"(?i).*(random|fake|dummy|synthetic|boring|toy).*"
 # tf.data methods that keep the order of the elements they get (a pipeline with none of `.shuffle()` draws the
 # same order every epoch).
 TF_ORDER_KEEPING_METHODS: frozenset[str] = frozenset({

@@ -19,13 +19,14 @@ point, `make_loader(cfg)` from a library), the answer is "unknown" and the rules
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
 from . import knowledge as K
-from .events import BACKWARD, FORWARD, LOCAL_CALL, OPT_STEP, SET_EPOCH, Event, LoopFrame
+from .events import BACKWARD, FORWARD, LOCAL_CALL, OPT_STEP, Event, LoopFrame
 from .names import argument, bool_value, dotted, has_star, head, is_none, keyword, last, positional
-from .structure import FOR_TYPES, ClassInfo, FunctionInfo, Loop, Structure, item_calls, walk_items
+from .structure import FOR_TYPES, ClassInfo, FunctionInfo, Loop, Stmt, Structure, item_calls, walk_items
 
 MAP = "map"
 ITERABLE = "iterable"
@@ -36,6 +37,7 @@ NONE = "none"
 UNKNOWN = "unknown"
 
 _MAX_DEPTH = 10
+_SYNTHETIC = re.compile(K.SYNTHETIC_DATA_NAME)
 _MAX_LEAVES = 32
 
 
@@ -103,6 +105,7 @@ class Loaders:
         self._owners: dict[int, dict[int, FunctionInfo]] = {}
         self._loop_iterables: dict[int, set[int]] = {}
         self._memo: dict[tuple, list[Leaf]] = {}
+        self._top_level: dict[int, set[int]] = {}
 
     # -- where values come from -----------------------------------------------------------------------
     def origins(self, expr: ast.expr | None, place: Place) -> list[Leaf]:
@@ -133,7 +136,7 @@ class Loaders:
             for value in expr.values:
                 self._origins(value, place, depth + 1, seen, out)
         elif dotted(expr) is not None:
-            self._key_origins(dotted(expr), place, depth, seen, out)
+            self._key_origins(dotted(expr), expr, place, depth, seen, out)
         elif isinstance(expr, ast.Call):
             self._call_origins(expr, place, depth, seen, out)
         else:
@@ -184,7 +187,7 @@ class Loaders:
             scope = scope.parent
         return name in self.roles.module_of(place.function).module_assignments
 
-    def _key_origins(self, key: str, place: Place, depth: int, seen: set, out: list) -> None:
+    def _key_origins(self, key: str, use: ast.expr, place: Place, depth: int, seen: set, out: list) -> None:
         function = place.function
         first = head(key)
         if first in ("self", "cls") and key != first and function is not None and function.klass is not None:
@@ -201,7 +204,8 @@ class Loaders:
         while scope is not None:
             if key in scope.assignments:
                 where = place if scope is function else Place(scope, ())
-                for value in scope.assignments[key]:
+                values = scope.assignments[key]
+                for value in self._reaching(values, use, scope) if scope is function else values:
                     if self._iterated(value, function):
                         out.append((None, where))  # `for batch in loader`: an element of the loader
                     else:
@@ -216,13 +220,30 @@ class Loaders:
             scope = scope.parent
         module = self.roles.module_of(function)
         if key in module.module_assignments:
-            for value in module.module_assignments[key]:
+            values = module.module_assignments[key]
+            for value in self._reaching(values, use, None) if function is None else values:
                 if self._iterated(value, function):
                     out.append((None, Place(None, ())))
                 else:
                     self._origins(value, Place(None, ()), depth + 1, seen, out)
             return
         out.append((None, place))
+
+    def _reaching(self, values: list[ast.expr], use: ast.expr, scope: FunctionInfo | None) -> list[ast.expr]:
+        """Of the values assigned to a name in straight-line code of the scope where it is read, the last one
+        written before the read (a notebook that rebinds `train_loader` to an evaluation loader after training);
+        all of them when some assignment sits in a branch or a loop."""
+        if len(values) < 2 or getattr(use, "lineno", None) is None:
+            return values
+        top = self._top_level.get(id(scope))
+        if top is None:
+            body = scope.body if scope is not None else self.roles.module_of(None).body
+            top = self._top_level[id(scope)] = {id(value) for item in body if isinstance(item, Stmt)
+                                                for _, value in item.targets}
+        if not all(id(value) in top for value in values):
+            return values
+        before = [v for v in values if (v.lineno, v.col_offset) < (use.lineno, use.col_offset)]
+        return [max(before, key=lambda v: (v.lineno, v.col_offset))] if before else values
 
     def _iterated(self, value: ast.expr, function: FunctionInfo | None) -> bool:
         """Is `value` the iterable of a `for` loop (whose target then holds one of its elements, not it)?"""
@@ -342,7 +363,64 @@ class Loaders:
                 found.extend(LoaderUse(frame, build) for build in self.iterated(frame))
         return found
 
+    def epoch_loop(self, frame: LoopFrame) -> LoopFrame | None:
+        """The loop around a batch loop, when it may run it more than once (not `for _ in range(1)`)."""
+        outer = frame.parent
+        if outer is None:
+            return None
+        node = outer.node
+        if isinstance(node, FOR_TYPES) and isinstance(node.iter, ast.Call) and dotted(node.iter.func) == "range":
+            args = node.iter.args
+            if len(args) == 1 and isinstance(args[0], ast.Constant) and isinstance(args[0].value, int) \
+                    and args[0].value <= 1:
+                return None
+        return outer
+
     # -- datasets -------------------------------------------------------------------------------------
+    def synthetic(self, expr: ast.expr | None, place: Place) -> bool:
+        """Is the data made up at random (`TensorDataset(torch.randn(...))`, `np.random.normal(...)`,
+        `make_classification(...)`, a `RandomDataset` or `FakeData`, `Dataset.from_dict(dummy_data)`)? Its
+        order means nothing."""
+        return self._synthetic(expr, place, 0, set())
+
+    def _synthetic(self, expr, place: Place, depth: int, seen: set) -> bool:
+        if expr is None or depth > 8:
+            return False
+        key = dotted(expr)
+        if key is not None and _SYNTHETIC.fullmatch(last(key)):
+            return True
+        leaves = self.origins(expr, place)
+        if not leaves:
+            return False
+        for leaf, where in leaves:
+            if leaf is None or id(leaf) in seen:
+                return False
+            seen.add(id(leaf))
+            if not self._synthetic_leaf(leaf, where, depth, seen):
+                return False
+        return True
+
+    def _synthetic_leaf(self, leaf, where: Place, depth: int, seen: set) -> bool:
+        if isinstance(leaf, (ast.List, ast.Tuple)):
+            return bool(leaf.elts) and all(self._synthetic(e, where, depth + 1, seen) for e in leaf.elts)
+        if isinstance(leaf, ast.Dict):
+            return bool(leaf.values) and all(self._synthetic(v, where, depth + 1, seen) for v in leaf.values)
+        if not isinstance(leaf, ast.Call):
+            return False
+        qualname = self.qualname(leaf, where) or ""
+        name = last(dotted(leaf.func) or "")
+        if qualname in K.RANDOM_DATA_FUNCTIONS or qualname.startswith(K.RANDOM_DATA_PREFIXES) \
+                or name[:1].isupper() and _SYNTHETIC.fullmatch(name):
+            return True  # torch.randn(...), np.random.normal(...), RandomDataset(...), FakeData(...)
+        args = [a for a in [*leaf.args, *(k.value for k in leaf.keywords if k.arg not in ("dtype", "device"))]
+                if not isinstance(a, ast.Starred) and not _literal(a)]  # random_split(ds, [0.9, 0.1])
+        if qualname in K.DATA_CONVERSIONS or qualname in K.MAP_DATASETS:
+            return bool(args) and all(self._synthetic(a, where, depth + 1, seen) for a in args)
+        func = leaf.func
+        if isinstance(func, ast.Attribute) and func.attr in K.DATA_CONVERSION_METHODS:
+            return self._synthetic(func.value, where, depth + 1, seen)  # torch.randn(8, 4).to(device)
+        return False
+
     def dataset_kind(self, expr: ast.expr | None, place: Place, _depth: int = 0) -> str | None:
         """MAP, ITERABLE or None (unknown) for the dataset an expression holds."""
         if expr is None or _depth > 4:
@@ -515,34 +593,41 @@ class Loaders:
         return found
 
     # -- data split by hand -----------------------------------------------------------------------------
-    def mentions_rank(self, expr: ast.expr | None, place: Place, _depth: int = 0) -> bool:
+    def mentions_rank(self, expr: ast.expr | None, place: Place) -> bool:
         """Does the data an expression holds depend on the process's rank (`Subset(ds, range(rank, n, world))`,
-        `ds.shard(num_shards=world_size, index=rank)`, a dataset class that reads `dist.get_rank()`)?"""
-        if expr is None or _depth > 3:
+        `dataset[train_idx]` after `train_idx = train_idx.split(n)[rank]`, `ds.shard(num_shards=world_size,
+        index=rank)`, a dataset class that reads `dist.get_rank()`)? Names are followed to what they are
+        assigned, a few steps deep."""
+        return self._mentions_rank(expr, place, 0, set())
+
+    def _mentions_rank(self, expr, place: Place, depth: int, seen: set) -> bool:
+        if expr is None or depth > 4 or id(expr) in seen:
             return False
+        seen.add(id(expr))
         for node in ast.walk(expr):
             if isinstance(node, ast.Name) and _rank_word(node.id) or isinstance(node, ast.Attribute) \
                     and _rank_word(node.attr) or isinstance(node, ast.keyword) and _rank_word(node.arg or ""):
                 return True
-        for leaf, where in self.origins(expr, place):
-            if leaf is None or leaf is expr:
-                continue
-            if isinstance(leaf, ast.Call):
-                klass = self._class(leaf, where)
-                if klass is not None and any(_rank_word(n.id if isinstance(n, ast.Name) else n.attr)
-                                             for owner in self.roles.class_chain(klass)
-                                             for n in ast.walk(owner.node)
-                                             if isinstance(n, (ast.Name, ast.Attribute))):
-                    return True
-                func = leaf.func
-                if isinstance(func, ast.Attribute) and self.mentions_rank(func.value, where, _depth + 1):
-                    return True
-                for value in [*leaf.args, *(k.value for k in leaf.keywords)]:
-                    if self.mentions_rank(value, where, _depth + 1):
+            if isinstance(node, ast.Call):
+                klass = self._class(node, place)
+                if klass is not None and id(klass) not in seen:
+                    seen.add(id(klass))
+                    if any(_rank_word(n.id if isinstance(n, ast.Name) else n.attr)
+                           for owner in self.roles.class_chain(klass) for n in ast.walk(owner.node)
+                           if isinstance(n, (ast.Name, ast.Attribute))):
                         return True
-            elif self.mentions_rank(leaf, where, _depth + 1):
-                return True
+            if isinstance(node, ast.Name) or isinstance(node, ast.Attribute) and dotted(node) is not None:
+                for leaf, where in self.origins(node, place):
+                    if leaf is not None and self._mentions_rank(leaf, where, depth + 1, seen):
+                        return True
         return False
+
+
+def _literal(node: ast.expr) -> bool:
+    """A number, a string, or a list / tuple of them (sizes, fractions, names: not data)."""
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return all(_literal(e) for e in node.elts)
+    return isinstance(node, ast.Constant) or isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant)
 
 
 def _rank_word(name: str) -> bool:

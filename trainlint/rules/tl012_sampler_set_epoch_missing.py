@@ -4,9 +4,9 @@ import ast
 import re
 
 from ..analysis import ScriptModel
-from ..analysis.events import SET_EPOCH, LoopFrame
+from ..analysis.events import SET_EPOCH
 from ..analysis.loaders import DISTRIBUTED, NONE, LoaderUse, Loaders
-from ..analysis.names import constant, dotted, last
+from ..analysis.names import dotted, last
 from ..fixes import Fix, InsertBefore, statement
 from .base import FIX_SAFE, Rule, Violation
 from .common import first_statement
@@ -88,7 +88,7 @@ class SamplerSetEpochMissing(Rule):
         reached = set().union(*(targets for targets, _ in set_epochs)) if set_epochs else set()
         for use in loaders.uses:
             samplers = _shuffling_samplers(loaders, use)
-            if not samplers or use.frame.parent is None or not _several_epochs(use.frame.parent):
+            if not samplers or loaders.epoch_loop(use.frame) is None:
                 continue
             calls = [call for call, _ in samplers]
             if any(id(c) in reached for c in [use.build.call, *calls]) or any(id(c) in reported for c in calls):
@@ -116,16 +116,6 @@ def _shuffling_samplers(loaders: Loaders, use: LoaderUse) -> list[tuple[ast.Call
     if not samplers or any(loaders.sampler_shuffles(call) is not True for call, _ in samplers):
         return None
     return samplers
-
-
-def _several_epochs(frame: LoopFrame) -> bool:
-    """Not `for _ in range(1)`: the loop around the loader's may run more than once."""
-    node = frame.node
-    if isinstance(node, ast.For) and isinstance(node.iter, ast.Call) and dotted(node.iter.func) == "range":
-        args = node.iter.args
-        if len(args) == 1 and constant(args[0], int) is not None:
-            return constant(args[0], int) > 1
-    return True
 
 
 def _built_each_epoch(use: LoaderUse, calls: list[ast.Call]) -> bool:

@@ -28,10 +28,12 @@ class TrainLoaderNotShuffled(Rule):
     `.shuffle()` handed to `model.fit`.
 
     Not reported: validation and test loaders, loaders with any sampler, `IterableDataset`s and streams
-    (they keep their own order), `shuffle=` set from a variable, a training loop that carries a recurrent
-    state from one batch to the next (truncated backpropagation through time needs the order), Keras
-    models with a stateful layer, and an explicit `shuffle=False` with a comment on its line (order kept
-    on purpose: say why there).
+    (they keep their own order), `shuffle=` set from a variable, a single pass over the data (no epoch
+    loop around the batches; `fit` with one epoch), full-batch loaders (`batch_size=len(dataset)`), data
+    drawn at random (`torch.randn`, `np.random`, `make_classification`, a `RandomDataset`: its order means
+    nothing), a training loop that carries a recurrent state from one batch to the next (truncated
+    backpropagation through time needs the order), Keras models with a stateful layer, and an explicit
+    `shuffle=False` with a comment about the order on its line (`# keep the time order`: kept on purpose).
 
     ## Why is this bad?
     `DataLoader`'s `shuffle` defaults to `False`: every epoch then sees the batches in the order the
@@ -45,8 +47,8 @@ class TrainLoaderNotShuffled(Rule):
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    dataset = TensorDataset(torch.randn(64, 4), torch.randn(64, 1))
-    loader = DataLoader(dataset, batch_size=8)
+    features, targets = torch.load("train.pt")
+    loader = DataLoader(TensorDataset(features, targets), batch_size=8)
     model = torch.nn.Linear(4, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for epoch in range(3):
@@ -61,8 +63,8 @@ class TrainLoaderNotShuffled(Rule):
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    dataset = TensorDataset(torch.randn(64, 4), torch.randn(64, 1))
-    loader = DataLoader(dataset, batch_size=8, shuffle=True)
+    features, targets = torch.load("train.pt")
+    loader = DataLoader(TensorDataset(features, targets), batch_size=8, shuffle=True)
     model = torch.nn.Linear(4, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for epoch in range(3):
@@ -92,6 +94,8 @@ class TrainLoaderNotShuffled(Rule):
         frames: dict[int, list[LoopFrame]] = {}
         builds: dict[int, LoaderBuild] = {}
         for use in loaders.uses:
+            if loaders.epoch_loop(use.frame) is None:
+                continue  # one pass over the data: no epoch repeats another's order
             builds.setdefault(id(use.build.call), use.build)
             frames.setdefault(id(use.build.call), []).append(use.frame)
         for key, build in builds.items():
@@ -115,8 +119,9 @@ def _unshuffled(model: ScriptModel, build: LoaderBuild) -> bool:
         return False
     if build.given(build.sampler) or build.given(build.batch_sampler):
         return False
-    if model.loaders.dataset_kind(build.dataset, build.place) != MAP:
-        return False
+    if model.loaders.dataset_kind(build.dataset, build.place) != MAP \
+            or model.loaders.synthetic(build.dataset, build.place):
+        return False  # a stream keeps its own order; the order of random data means nothing
     if model.splits.of(build.dataset, build.place.function) == EVAL or _full_batch(build):
         return False
     return not _explained(model, build.shuffle)
@@ -214,11 +219,15 @@ def _keras(model: ScriptModel):
         if event.role is None or event.role.kind != MODEL or model.home(call) is not None:
             continue
         seen.add(id(call))
+        epochs = argument(call, 3, ("epochs",))
+        if epochs is None or isinstance(epochs, ast.Constant) and isinstance(epochs.value, int) and epochs.value <= 1:
+            continue  # one epoch (fit's default): no epoch repeats another's order
         x, y = argument(call, 0, ("x",)), argument(call, 1, ("y",))
         shuffle = keyword(call, "shuffle")
         place = Place(event.context.function, event.context.call_chain)
         if y is not None and bool_value(shuffle) is False and not stateful and not _explained(model, shuffle):
-            if model.splits.of(x, place.function) != EVAL:  # arrays (a `y` is given only with arrays)
+            if model.splits.of(x, place.function) != EVAL and not model.loaders.synthetic(x, place):
+                # arrays (a `y` is given only with arrays); the order of random arrays means nothing
                 yield Violation(call, f"`{model.code(call.func)}(..., shuffle=False)` trains on the arrays in the "
                                       f"same order every epoch: every epoch sees the same batches in the order the "
                                       f"data is stored", Fix("Pass `shuffle=True`", [Replace(shuffle, "True")],
