@@ -381,3 +381,49 @@ QUIET = {
 @pytest.mark.parametrize("source", QUIET.values(), ids=QUIET.keys())
 def test_quiet_on_correct_or_unknown_code(source):
     assert codes(source) == []
+
+
+_ONE_EPOCH_HELPER = """\
+    import torch
+    num_epochs = 1
+    def train(model, train_loader, num_epochs, optimizer, loss_fn):
+        for epoch in range(num_epochs):
+            for inputs, targets in train_loader:
+                loss = loss_fn(model(inputs), targets)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y_train))
+    train_loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    train(model, train_loader, num_epochs, optimizer, loss_fn)
+    """
+
+
+def test_quiet_when_the_epoch_count_a_helper_receives_is_one():
+    """keras-core examples/demo_custom_torch_workflow.py: `num_epochs = 1` at module level, handed to
+    `train(model, train_loader, num_epochs, ...)` whose `for epoch in range(num_epochs)` wraps the batch loop:
+    one pass over the data, no epoch repeats another's order."""
+    assert codes(_ONE_EPOCH_HELPER) == []
+
+
+def test_reports_when_the_epoch_count_a_helper_receives_is_above_one_or_unknown():
+    assert codes(_ONE_EPOCH_HELPER.replace("num_epochs = 1", "num_epochs = 3")) == [(11, "TL015")]
+    assert codes(_ONE_EPOCH_HELPER.replace("num_epochs = 1", "num_epochs = int(sys.argv[1])")) == [(11, "TL015")]
+
+
+_KERAS_EPOCHS_CONSTANT = """\
+    import tensorflow as tf
+    from tensorflow import keras
+    EPOCHS = 1
+    train_ds = tf.data.Dataset.from_tensor_slices((features, labels)).batch(64)
+    model = keras.Sequential([keras.layers.Dense(1)])
+    model.compile("adam", "binary_crossentropy")
+    history = model.fit(train_ds, epochs=EPOCHS)
+    """
+
+
+def test_quiet_when_fit_runs_one_epoch_from_a_constant():
+    """keras-core examples/keras_io/tensorflow/audio/uk_ireland_accent_recognition.py and vision/captcha_ocr.py:
+    `EPOCHS = 1` (`epochs = 1`) handed to `model.fit(train_ds, epochs=EPOCHS)`: one pass over the pipeline."""
+    assert codes(_KERAS_EPOCHS_CONSTANT) == []
+    assert codes(_KERAS_EPOCHS_CONSTANT.replace("EPOCHS = 1", "EPOCHS = 20")) == [(7, "TL015")]

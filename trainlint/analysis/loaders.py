@@ -364,17 +364,31 @@ class Loaders:
         return found
 
     def epoch_loop(self, frame: LoopFrame) -> LoopFrame | None:
-        """The loop around a batch loop, when it may run it more than once (not `for _ in range(1)`)."""
+        """The loop around a batch loop, when it may run it more than once: not `for _ in range(1)`, nor
+        `range(num_epochs)` where every value `num_epochs` can hold (a constant, a helper's parameter
+        followed to its callers' arguments) is 1 or less."""
         outer = frame.parent
         if outer is None:
             return None
         node = outer.node
-        if isinstance(node, FOR_TYPES) and isinstance(node.iter, ast.Call) and dotted(node.iter.func) == "range":
-            args = node.iter.args
-            if len(args) == 1 and isinstance(args[0], ast.Constant) and isinstance(args[0].value, int) \
-                    and args[0].value <= 1:
-                return None
+        if isinstance(node, FOR_TYPES) and isinstance(node.iter, ast.Call) and dotted(node.iter.func) == "range" \
+                and not node.iter.keywords and 1 <= len(node.iter.args) <= 2:
+            place = Place(outer.function, outer.call_chain)
+            bounds = [self.int_values(arg, place) for arg in node.iter.args]
+            if all(bounds):
+                start = [0] if len(bounds) == 1 else bounds[0]
+                if max(bounds[-1]) - min(start) <= 1:
+                    return None
         return outer
+
+    def int_values(self, expr: ast.expr, place: Place) -> list[int]:
+        """Every int an expression can hold, when all of its origins are int constants (else [])."""
+        if isinstance(expr, ast.Constant):
+            leaves = [(expr, place)]
+        else:
+            leaves = self.origins(expr, place)
+        values = [leaf.value for leaf, _ in leaves if isinstance(leaf, ast.Constant) and type(leaf.value) is int]
+        return values if leaves and len(values) == len(leaves) else []
 
     # -- datasets -------------------------------------------------------------------------------------
     def synthetic(self, expr: ast.expr | None, place: Place) -> bool:

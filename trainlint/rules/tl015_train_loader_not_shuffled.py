@@ -27,13 +27,14 @@ class TrainLoaderNotShuffled(Rule):
     `model.fit(x, y, shuffle=False)`; and a `tf.data.Dataset.from_tensor_slices(...)` pipeline with no
     `.shuffle()` handed to `model.fit`.
 
-    Not reported: validation and test loaders, loaders with any sampler, `IterableDataset`s and streams
-    (they keep their own order), `shuffle=` set from a variable, a single pass over the data (no epoch
-    loop around the batches; `fit` with one epoch), full-batch loaders (`batch_size=len(dataset)`), data
-    drawn at random (`torch.randn`, `np.random`, `make_classification`, a `RandomDataset`: its order means
-    nothing), a training loop that carries a recurrent state from one batch to the next (truncated
-    backpropagation through time needs the order), Keras models with a stateful layer, and an explicit
-    `shuffle=False` with a comment about the order on its line (`# keep the time order`: kept on purpose).
+    Not reported: validation and test loaders, loaders with any sampler, `IterableDataset`s and streams (they keep
+    their own order), `shuffle=` set from a variable, a single pass over the data (no epoch loop around the
+    batches, or an epoch count that can only be 1: `range(1)`, `num_epochs = 1` handed to a helper; `fit` with one
+    epoch), full-batch loaders (`batch_size=len(dataset)`), data drawn at random (`torch.randn`, `np.random`,
+    `make_classification`, a `RandomDataset`: its order means nothing), a training loop that carries a recurrent
+    state from one batch to the next (truncated backpropagation through time needs the order), Keras models with a
+    stateful layer, and an explicit `shuffle=False` with a comment about the order on its line (`# keep the time
+    order`: kept on purpose).
 
     ## Why is this bad?
     `DataLoader`'s `shuffle` defaults to `False`: every epoch then sees the batches in the order the
@@ -220,11 +221,11 @@ def _keras(model: ScriptModel):
             continue
         seen.add(id(call))
         epochs = argument(call, 3, ("epochs",))
-        if epochs is None or isinstance(epochs, ast.Constant) and isinstance(epochs.value, int) and epochs.value <= 1:
+        place = Place(event.context.function, event.context.call_chain)
+        if epochs is None or max(model.loaders.int_values(epochs, place), default=2) <= 1:
             continue  # one epoch (fit's default): no epoch repeats another's order
         x, y = argument(call, 0, ("x",)), argument(call, 1, ("y",))
         shuffle = keyword(call, "shuffle")
-        place = Place(event.context.function, event.context.call_chain)
         if y is not None and bool_value(shuffle) is False and not stateful and not _explained(model, shuffle):
             if model.splits.of(x, place.function) != EVAL and not model.loaders.synthetic(x, place):
                 # arrays (a `y` is given only with arrays); the order of random arrays means nothing
