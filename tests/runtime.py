@@ -41,6 +41,11 @@ def fix_is_unsafe(path: Path) -> bool:
     return "# fix: unsafe" in path.read_text()
 
 
+def fix_is_none(path: Path) -> bool:
+    """A fixture of a case the rule reports without a fix says so with a `# fix: none` line."""
+    return "# fix: none" in path.read_text()
+
+
 def reported(path: Path, select: str | None = None) -> set[tuple[int, str]]:
     findings = trainlint.lint_source(path.read_text(), path=str(path))
     return {(f.location.row, f.code) for f in findings if select is None or f.code.startswith(select)}

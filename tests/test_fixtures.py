@@ -2,12 +2,13 @@
 leaves nothing to report and is idempotent. (Each rule's test file runs its fixtures for the symptom.)
 
 A fixture whose fix is only offered as unsafe says so with a `# fix: unsafe` line; then the safe
-`--fix` must leave it alone.
+`--fix` must leave it alone. A fixture of a rule without a fix (or a case its rule does not fix, marked
+`# fix: none`) must be left alone by every fix.
 """
 from __future__ import annotations
 
 import pytest
-from runtime import FIXTURES, autofixed, expected_findings, fix_is_unsafe, reported
+from runtime import FIXTURES, autofixed, expected_findings, fix_is_none, fix_is_unsafe, reported
 
 import trainlint
 from trainlint.rules import RULES_BY_CODE
@@ -35,8 +36,8 @@ def test_reports_exactly_the_marked_lines(path):
 
 @pytest.mark.parametrize("path", ALL_BUGS, ids=fixture_id)
 def test_fixed_fixture_has_no_finding_and_fix_is_idempotent(path, tmp_path):
-    if RULES_BY_CODE[code_of(path)].fix == FIX_NONE:  # its test file runs a hand-corrected `ok_` twin instead
-        assert trainlint.fix_source(path.read_text(), unsafe=True) == path.read_text()
+    if RULES_BY_CODE[code_of(path)].fix == FIX_NONE or fix_is_none(path):
+        assert trainlint.fix_source(path.read_text(), unsafe=True) == path.read_text(), "no fix is offered here"
         return
     unsafe = needs_unsafe(path)
     if unsafe:

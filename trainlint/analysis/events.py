@@ -41,6 +41,7 @@ LOCAL_CALL = "local_call"  # a call of a helper defined in this file (its events
 GRAD_WRITE = "grad_write"  # `p.grad = g`, `p.grad.copy_(g)`: gradients set by hand, not by backward()
 SCALER_UPDATE = "scaler_update"  # `scaler.update()` of an AMP GradScaler (TL013)
 BUILD = "build"  # an optimizer or LR scheduler constructor call; `built` says which, `over` what it holds (TL014)
+SET_EPOCH = "set_epoch"  # `sampler.set_epoch(epoch)`: a DistributedSampler told which epoch it shuffles for
 
 _MAX_INLINE_DEPTH = 5
 # Helpers are instantiated at each of their call sites, so a file whose helpers call each other from many
@@ -67,6 +68,7 @@ class LoopFrame:
     assigned: dict = field(default_factory=dict)
     # How many of an event's `context.guards` lie outside the loop: the rest are `if`s within one iteration.
     outer_guards: int = 0
+    call_chain: tuple[ast.Call, ...] = ()  # the helper calls that led to the loop (whose arguments its names hold)
 
     @property
     def node(self) -> ast.For | ast.AsyncFor | ast.While:
@@ -392,7 +394,8 @@ class EventBuilder:
             elif isinstance(item, Loop):
                 if isinstance(item.node, FOR_TYPES):
                     self.calls(item.header_calls, None, context, frame)
-                loop_frame = LoopFrame(item, frame.function, context.loop, outer_guards=len(context.guards))
+                loop_frame = LoopFrame(item, frame.function, context.loop, outer_guards=len(context.guards),
+                                       call_chain=context.call_chain)
                 inner = Context(context.loops + (loop_frame,), context.guards, context.grad_enabled,
                                 context.call_chain, context.function)
                 for key in item.target_keys:
@@ -525,6 +528,9 @@ class EventBuilder:
             return
         if method == "optimizer_step" and first is not None:  # torch_xla's xm.optimizer_step(opt)
             self.emit(OPT_STEP, dotted(first), site=site, stmt=stmt, context=context, frame=frame)
+            return
+        if method == "set_epoch":
+            self.emit(SET_EPOCH, receiver, site=site, stmt=stmt, context=context, frame=frame)
             return
         if method == "zero_grad":
             self.emit(ZERO_GRAD, receiver, site=site, stmt=stmt, context=context, frame=frame,

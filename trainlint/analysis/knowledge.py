@@ -544,3 +544,106 @@ HANDED_OVER_LR_CONTROLS: tuple[str, ...] = (
 # (episodic adaptation, a learning-rate range test that restores the weights, federated rounds).
 MODEL_RESET_METHODS: frozenset[str] = frozenset({"load_state_dict", "reset_parameters", "set_weights",
                                                  "load_weights", "apply"})
+# -- data loading: loaders, datasets, samplers, data-parallel wrappers (TL012, TL015, TL018) ------------
+# DataLoader classes with torch's signature: DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, ...)
+# (PyG's takes (dataset, batch_size, shuffle, ...) and passes sampler/batch_sampler on by keyword).
+DATA_LOADERS: frozenset[str] = frozenset({
+    "torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader",
+    "torch_geometric.loader.DataLoader", "torch_geometric.data.DataLoader",
+})
+# Where each argument of a DataLoader may be given by position.
+DATA_LOADER_POSITIONS: dict[str, int] = {"dataset": 0, "batch_size": 1, "shuffle": 2, "sampler": 3,
+                                         "batch_sampler": 4}
+DISTRIBUTED_SAMPLERS: frozenset[str] = frozenset({
+    "torch.utils.data.DistributedSampler", "torch.utils.data.distributed.DistributedSampler",
+})
+# DistributedSampler(dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False)
+DISTRIBUTED_SAMPLER_SHUFFLE: tuple[int, str, bool] = (3, "shuffle", True)  # position, keyword, default
+# Samplers that draw from the whole dataset in every process (no sharding by rank).
+LOCAL_SAMPLERS: frozenset[str] = frozenset({
+    "torch.utils.data.RandomSampler", "torch.utils.data.sampler.RandomSampler",
+    "torch.utils.data.SequentialSampler", "torch.utils.data.sampler.SequentialSampler",
+    "torch.utils.data.SubsetRandomSampler", "torch.utils.data.sampler.SubsetRandomSampler",
+    "torch.utils.data.WeightedRandomSampler", "torch.utils.data.sampler.WeightedRandomSampler",
+})
+# Wrappers that run the model's forward and backward in several processes, each on its own share of the data.
+DATA_PARALLEL_WRAPPERS: frozenset[str] = frozenset({
+    "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel",
+    "torch.distributed.fsdp.FullyShardedDataParallel",
+    "torch.distributed.fsdp.fully_sharded_data_parallel.FullyShardedDataParallel",
+    "apex.parallel.DistributedDataParallel",
+})
+# Datasets that are indexed (map-style): a DataLoader over them draws indices from its sampler.
+MAP_DATASETS: frozenset[str] = frozenset({
+    "torch.utils.data.TensorDataset", "torch.utils.data.dataset.TensorDataset",
+    "torch.utils.data.Subset", "torch.utils.data.dataset.Subset",
+    "torch.utils.data.ConcatDataset", "torch.utils.data.dataset.ConcatDataset",
+    "torch.utils.data.random_split", "torch.utils.data.dataset.random_split",
+    "torch.utils.data.StackDataset",
+    "datasets.Dataset.from_dict", "datasets.Dataset.from_pandas", "datasets.Dataset.from_list",
+    "datasets.Dataset.from_generator", "datasets.load_from_disk",
+    "torch.tensor", "torch.as_tensor", "torch.from_numpy", "torch.Tensor", "torch.FloatTensor",
+    "torch.LongTensor", "numpy.array", "numpy.asarray",
+})
+MAP_DATASET_PREFIXES: tuple[str, ...] = (
+    "torchvision.datasets.", "torch_geometric.datasets.", "ogb.graphproppred.", "ogb.nodeproppred.",
+    "ogb.linkproppred.",
+)
+# HF datasets' loaders: map-style unless `streaming=True`.
+HF_LOAD_DATASET: frozenset[str] = frozenset({"datasets.load_dataset"})
+# Methods of a HF / PyG dataset that return a dataset of the same kind.
+SAME_KIND_DATASET_METHODS: frozenset[str] = frozenset({
+    "map", "filter", "select", "with_format", "with_transform", "remove_columns", "rename_column",
+    "rename_columns", "cast", "cast_column", "flatten", "select_columns", "index_select", "copy",
+})
+# Datasets read as streams (IterableDataset): the DataLoader takes their order; shuffle=True is an error.
+ITERABLE_DATASETS: frozenset[str] = frozenset({
+    "torch.utils.data.IterableDataset", "torch.utils.data.dataset.IterableDataset",
+    "torch.utils.data.ChainDataset", "datasets.IterableDataset",
+})
+ITERABLE_DATASET_PREFIXES: tuple[str, ...] = (
+    "webdataset.", "torchdata.", "torchtext.datasets.", "torch.utils.data.datapipes.", "streaming.",
+)
+DATASET_BASES: frozenset[str] = frozenset({"torch.utils.data.Dataset", "torch.utils.data.dataset.Dataset"})
+# Calls that hand back the object they are given (for what it iterates): `enumerate(loader)`, `tqdm(loader)`,
+# `accelerator.prepare(loader)`. By the last part of the name.
+ITERATION_WRAPPERS: frozenset[str] = frozenset({"enumerate", "iter", "tqdm", "track", "progress_bar",
+                                                "prepare", "setup_dataloaders"})
+# Calls that take a loader or sampler without changing how it samples (a loader handed to anything else may get
+# another sampler: `ray.train.torch.prepare_data_loader(loader)`).
+HARMLESS_DATA_CALLS: frozenset[str] = frozenset({
+    "enumerate", "iter", "next", "len", "tqdm", "track", "progress_bar", "zip", "print", "isinstance", "hasattr",
+    "getattr", "str", "repr", "int", "float", "range", "list", "math.ceil", "ceil", "info", "log", "debug",
+    "warning", "format",
+})
+# Names that say a dataset is split between processes by hand (`Subset(ds, range(rank, n, world_size))`).
+RANK_WORDS: frozenset[str] = frozenset({"rank", "local_rank", "global_rank", "world_size", "get_rank",
+                                        "get_world_size", "num_replicas", "shard", "num_shards", "process_index",
+                                        "num_processes", "node_rank", "shard_id", "world"})
+# Keras: fit() draws batches in a new order every epoch (shuffle=True is its default for arrays); a tf.data
+# pipeline keeps its own order unless it has a .shuffle().
+KERAS_FIT_SHUFFLE_DEFAULT = True
+TF_DATASET_SOURCES: frozenset[str] = frozenset({"tensorflow.data.Dataset.from_tensor_slices"})
+# Data drawn at random (synthetic data for demos and benchmarks): its order means nothing.
+RANDOM_DATA_PREFIXES: tuple[str, ...] = ("numpy.random.", "sklearn.datasets.make_", "torch.distributions.")
+RANDOM_DATA_FUNCTIONS: frozenset[str] = frozenset({
+    "torch.rand", "torch.randn", "torch.randint", "torch.randperm", "torch.normal", "torch.rand_like",
+    "torch.randn_like", "torch.randint_like", "torch.bernoulli", "torch.multinomial", "torchvision.datasets.FakeData",
+})
+# Calls that convert data without changing what it is (random stays random).
+DATA_CONVERSIONS: frozenset[str] = frozenset({
+    "torch.tensor", "torch.as_tensor", "torch.from_numpy", "torch.Tensor", "torch.FloatTensor", "torch.LongTensor",
+    "numpy.array", "numpy.asarray", "numpy.float32",
+})
+DATA_CONVERSION_METHODS: frozenset[str] = frozenset({
+    "to", "float", "long", "int", "double", "half", "cuda", "cpu", "astype", "reshape", "view", "numpy",
+    "contiguous", "clone", "unsqueeze", "squeeze", "type",
+})
+# Names that say data is made up (`RandomDataset`, `dummy_data`, `FakeData`, `SyntheticDataset`).
+SYNTHETIC_DATA_NAME = r"(?i).*(random|fake|dummy|synthetic|boring|toy).*"
+# tf.data methods that keep the order of the elements they get (a pipeline with none of `.shuffle()` draws the
+# same order every epoch).
+TF_ORDER_KEEPING_METHODS: frozenset[str] = frozenset({
+    "batch", "padded_batch", "map", "prefetch", "cache", "repeat", "unbatch", "filter", "take", "skip",
+    "apply", "with_options", "ragged_batch", "rebatch", "map_with_legacy_function", "enumerate",
+})

@@ -6,6 +6,7 @@ from functools import cached_property
 
 from .autograd import Uses
 from .events import Event, EventBuilder, LoopFrame
+from .loaders import Loaders
 from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_builds
 from .losses import LossFeed, Losses
 from .modes import Modes, TapeForward, TapeForwards
@@ -62,6 +63,11 @@ class ScriptModel:
     def splits(self) -> DataSplits:
         """Which data is training and which held out (built on first use: few files need it)."""
         return DataSplits(self.structure, self.roles)
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        """DataLoaders, their datasets and samplers, and the training loops that iterate them (built on first use)."""
+        return Loaders(self)
 
     @cached_property
     def tf_steps(self) -> TfSteps:

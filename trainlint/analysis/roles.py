@@ -333,7 +333,8 @@ def constructor_kind(qualname: str) -> str | None:
         return OTHER
     if qualname in K.KERAS_MODEL_CONSTRUCTORS or qualname.startswith(("torchvision.models.", "keras.applications.")):
         return MODEL
-    if qualname in ("timm.create_model", "transformers.AutoModel.from_pretrained"):
+    if qualname in ("timm.create_model", "transformers.AutoModel.from_pretrained") \
+            or qualname in K.DATA_PARALLEL_WRAPPERS:  # FSDP(model), apex's DistributedDataParallel(model)
         return MODEL
     if qualname.startswith("torch.nn.") and last(qualname)[:1].isupper():
         return MODEL

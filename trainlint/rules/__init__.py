@@ -12,9 +12,12 @@ from .tl007_missing_train_mode import MissingTrainMode
 from .tl009_softmax_before_cross_entropy import SoftmaxBeforeCrossEntropy
 from .tl010_logits_activation_mismatch import LogitsActivationMismatch
 from .tl011_accumulation_loss_not_scaled import AccumulationLossNotScaled
+from .tl012_sampler_set_epoch_missing import SamplerSetEpochMissing
 from .tl013_amp_scaler_bypassed import AmpScalerBypassed
 from .tl014_optimizer_rebuilt_in_loop import OptimizerRebuiltInLoop
+from .tl015_train_loader_not_shuffled import TrainLoaderNotShuffled
 from .tl017_scheduler_never_stepped import SchedulerNeverStepped
+from .tl018_ddp_without_distributed_sampler import DdpWithoutDistributedSampler
 
 ALL_RULES: tuple[Rule, ...] = (
     MissingZeroGrad(),
@@ -27,9 +30,12 @@ ALL_RULES: tuple[Rule, ...] = (
     SoftmaxBeforeCrossEntropy(),
     LogitsActivationMismatch(),
     AccumulationLossNotScaled(),
+    SamplerSetEpochMissing(),
     AmpScalerBypassed(),
     OptimizerRebuiltInLoop(),
+    TrainLoaderNotShuffled(),
     SchedulerNeverStepped(),
+    DdpWithoutDistributedSampler(),
 )
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in ALL_RULES}
