@@ -72,6 +72,29 @@ def analyse(path: Path | None, text: str, client: ClientSettings, fix_edits: boo
         return Outcome(internal_error=traceback.format_exc())
 
 
+def analyse_notebook(path: Path | None, cells: list[tuple[str, str]], client: ClientSettings) -> Outcome:
+    """Lint an open notebook, given its cells as (kind, source) in order ("code" cells are Python), the
+    way the CLI lints an .ipynb file: its code cells as one text (IPython syntax neutralised), so a loop in
+    one cell sees the optimizer built in another. The findings carry their cell number (1-based, every
+    cell counted) and rows within that cell."""
+    from ..notebook import notebook_source  # only when a notebook is open
+
+    try:
+        try:
+            settings = settings_for(path, client)
+        except ConfigError as error:
+            return Outcome(config_error=str(error))
+        if path is not None and excluded(settings, path):
+            return Outcome(settings=settings, skipped="excluded by the configuration")
+        source = notebook_source(cells)
+        if not may_hold_training_code(source.text):
+            return Outcome(settings=settings, skipped="mentions no training framework")
+        name = str(path) if path is not None else "<untitled>.ipynb"
+        return Outcome(source.locate_findings(lint_source(source.text, name, settings, fix_edits=False)), settings)
+    except Exception:  # noqa: BLE001 - the server outlives any bug in a rule
+        return Outcome(internal_error=traceback.format_exc())
+
+
 def fix_all(path: Path | None, text: str, settings: Settings, unsafe: bool) -> str | None:
     """The document with every fix applied (unsafe ones too when the editor allows them), or None when
     the fixes cannot be trusted (FixError) or the text does not parse."""

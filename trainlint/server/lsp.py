@@ -23,6 +23,7 @@ from pygls.uris import to_fs_path
 from .. import __version__
 from ..diagnostics import Finding
 from . import edits as text_edits
+from . import notebooks
 from .documents import Outcome, analyse, fix_all
 from .positions import UTF8, UTF16, UTF32, LineIndex
 from .settings import SECTION, ClientSettings, parse
@@ -55,9 +56,11 @@ class _Document:
 
 class TrainlintServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__(NAME, __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
+        super().__init__(NAME, __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full,
+                         notebook_document_sync=notebooks.SYNC_OPTIONS)
         self.settings = ClientSettings()
         self.documents: dict[str, _Document] = {}
+        self.notebooks: dict[str, notebooks.NotebookState] = {}
         # Bumped when anything but the text can change a result (editor settings, a pyproject.toml).
         self.generation = 0
         # pygls reads stdin through its own thread pool: lint in another, so a slow file never starves it.
@@ -113,6 +116,15 @@ class TrainlintServer(LanguageServer):
         self.generation += 1
         for uri in list(self.documents):
             self.schedule(uri)
+        for uri in list(self.notebooks):
+            self.schedule_notebook(uri)
+
+    def schedule_notebook(self, uri: str, delay: float = 0.0) -> None:
+        """Lint the notebook `uri` after `delay`, replacing any lint still pending for it (debounce)."""
+        state = self.notebooks.setdefault(uri, notebooks.NotebookState())
+        if state.pending is not None and not state.pending.done():
+            state.pending.cancel()
+        state.pending = asyncio.ensure_future(notebooks.lint_and_publish(self, uri, delay, to_diagnostic, _path))
 
     async def analysed(self, uri: str) -> _Document | None:
         """The document's state with a result for its current text and settings; None if it is not
@@ -456,6 +468,22 @@ def build_server() -> TrainlintServer:
     def did_close(ls: TrainlintServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.forget(params.text_document.uri)
 
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+    def notebook_did_open(ls: TrainlintServer, params: types.DidOpenNotebookDocumentParams) -> None:
+        ls.schedule_notebook(params.notebook_document.uri)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    def notebook_did_change(ls: TrainlintServer, params: types.DidChangeNotebookDocumentParams) -> None:
+        ls.schedule_notebook(params.notebook_document.uri, DEBOUNCE_SECONDS)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+    def notebook_did_save(ls: TrainlintServer, params: types.DidSaveNotebookDocumentParams) -> None:
+        ls.schedule_notebook(params.notebook_document.uri)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    def notebook_did_close(ls: TrainlintServer, params: types.DidCloseNotebookDocumentParams) -> None:
+        notebooks.clear(ls, params.notebook_document.uri)
+
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
         code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND], resolve_provider=False))
     async def code_action(ls: TrainlintServer, params: types.CodeActionParams) -> list[types.CodeAction]:
@@ -463,7 +491,7 @@ def build_server() -> TrainlintServer:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: TrainlintServer, params: None) -> None:
-        for state in ls.documents.values():
+        for state in [*ls.documents.values(), *ls.notebooks.values()]:
             if state.pending is not None:
                 state.pending.cancel()
         ls.linter.shutdown(wait=False, cancel_futures=True)
