@@ -561,6 +561,26 @@ def test_a_cell_ipython_dedents_is_not_a_syntax_error(project, capsys, cell):
     assert [line.split(" TL")[0] for line in lines] == ["nb.ipynb:cell 3:3:5:"]
 
 
+@pytest.mark.parametrize("cell", [" # set up the tools\n !curl -s https://example.org/key | sudo apt-key add -\n"
+                                  " !sudo apt-get update",
+                                  "  !pip install -q timm\n  import timm",
+                                  "\t%env CUDA_VISIBLE_DEVICES=0\n\tfiles = !ls data\n\tprint(files)"])
+def test_e999_quiet_when_an_indented_cell_of_ipython_escapes_runs_once_dedented(project, capsys, cell):
+    """Every line of the cell indented by the same space, the first one a comment and the rest shell
+    escapes (` # install the compiler` / ` !curl ... | sudo apt-key add -` / ` !sudo apt-get update`):
+    IPython removes the indentation before it reads the escapes, so the cell runs."""
+    (project / "nb.ipynb").write_bytes(nbformat_layout(notebook(SETUP, cell, LOOP)))
+    lines = concise(capsys)
+    assert not [line for line in lines if " E999 " in line]
+    assert [line.split(" TL")[0] for line in lines] == ["nb.ipynb:cell 3:3:5:"]
+
+
+def test_e999_reports_an_indented_cell_of_escapes_that_is_wrong_once_dedented(project, capsys):
+    """Dedenting is no excuse: a cell that does not compile once dedented and neutralised stays an E999."""
+    (project / "nb.ipynb").write_bytes(nbformat_layout(notebook(SETUP, " !pip install timm\n x = (", LOOP)))
+    assert [line for line in concise(capsys) if " E999 " in line]
+
+
 def test_findings_in_a_dedented_cell_keep_the_cells_columns_and_fixes_leave_it_alone(project, capsys):
     indented = "\n".join("  " + line for line in LOOP.split("\n"))
     path = project / "nb.ipynb"

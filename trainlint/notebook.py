@@ -160,11 +160,21 @@ def _dedented(lines: list[str]) -> tuple[list[str], dict[int, int]] | None:
 
 def _neutralise(lines: list[str]) -> _Neutralised | None:
     """The cell's lines with each IPython-only line replaced by a statement the parser accepts, at the
-    same indentation; None for a cell whose cell magic does not run Python."""
-    shifts: dict[int, int] = {}
+    same indentation; None for a cell whose cell magic does not run Python.
+
+    A cell whose first line is indented is taken dedented when that compiles. IPython dedents before it
+    reads any escape, so the test is on the dedented lines once neutralised: an indented cell of
+    `!apt-get` lines runs although its lines, dedented but not neutralised, do not compile."""
     dedented = _dedented(lines)
-    if dedented is not None and _compiles("\n".join(dedented[0])):
-        lines, shifts = dedented
+    if dedented is not None:
+        neutral = _neutralise_lines(dedented[0])
+        if neutral is not None and _compiles("\n".join(neutral.lines)):
+            return replace(neutral, shifts=dedented[1])
+    return _neutralise_lines(lines)
+
+
+def _neutralise_lines(lines: list[str]) -> _Neutralised | None:
+    """_neutralise of lines taken as they are (no dedenting)."""
     out = list(lines)
     originals: dict[int, str] = {}
     fences: set[int] = set()
@@ -173,7 +183,7 @@ def _neutralise(lines: list[str]) -> _Neutralised | None:
     if len(code) == 1 and lines[code[0]].split()[0] in AUTOMAGICS and not _compiles(lines[code[0]].strip()):
         j = code[0]  # `pip install torch`: automagic
         out[j] = "pass  # " + lines[j].strip()  # the cell's one statement: at no indentation
-        return _Neutralised(tuple(out), {j: lines[j]}, frozenset(range(len(lines) + 1)), shifts)
+        return _Neutralised(tuple(out), {j: lines[j]}, frozenset(range(len(lines) + 1)))
     first = next((j for j, line in enumerate(lines) if line.strip()), None)
     if first is not None and _PROMPT.match(lines[first]):
         return None  # a pasted session (`>>> x = 1`): IPython strips the prompts; not worth re-spacing
@@ -216,7 +226,7 @@ def _neutralise(lines: list[str]) -> _Neutralised | None:
                 escape_indent = indent
     if escape_indent is not None:
         fences.add(len(lines))  # a line added at the end would join the dangling command
-    return _Neutralised(tuple(out), originals, frozenset(fences), shifts)
+    return _Neutralised(tuple(out), originals, frozenset(fences))
 
 
 def _magic_after(text: str) -> bool:
