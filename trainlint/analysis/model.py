@@ -5,7 +5,9 @@ import ast
 from functools import cached_property
 
 from .autograd import Uses
+from .evaluation import Evaluation
 from .events import Event, EventBuilder, LoopFrame
+from .layers import Layers
 from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_builds
 from .modes import Modes, TapeForward, TapeForwards
 from .order import loop_assigned_keys
@@ -78,6 +80,17 @@ class ScriptModel:
     def modes(self) -> Modes:
         """Which eval() calls leave a model in eval mode for its next training steps."""
         return Modes(self.structure, self.events)
+
+    @cached_property
+    def evaluation(self) -> Evaluation:
+        """Evaluation phases: validation/test loops, evaluate()/predict() helpers, code after eval() (TL008,
+        TL016)."""
+        return Evaluation(self)
+
+    @cached_property
+    def layers(self) -> Layers:
+        """Which mode-dependent layers (Dropout, BatchNorm) a PyTorch model holds, from how it is built."""
+        return Layers(self.structure, self.roles)
 
     @cached_property
     def tape_forwards(self) -> list[TapeForward]:

@@ -9,6 +9,8 @@ from .tl004_loss_not_detached import LossNotDetached
 from .tl005_clip_after_step import ClipAfterStep
 from .tl006_unscaled_high_lr import UnscaledHighLr
 from .tl007_missing_train_mode import MissingTrainMode
+from .tl008_eval_without_no_grad import EvalWithoutNoGrad
+from .tl016_missing_eval_mode import MissingEvalMode
 
 ALL_RULES: tuple[Rule, ...] = (
     MissingZeroGrad(),
@@ -18,6 +20,8 @@ ALL_RULES: tuple[Rule, ...] = (
     ClipAfterStep(),
     UnscaledHighLr(),
     MissingTrainMode(),
+    EvalWithoutNoGrad(),
+    MissingEvalMode(),
 )
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in ALL_RULES}

@@ -1,0 +1,330 @@
+"""TL008 eval-without-no-grad: detection, silence on correct code and on phases that need autograd, and
+runtime-verified fixes (the evaluation records no graph once trainlint's fix is applied)."""
+from __future__ import annotations
+
+import textwrap
+from functools import partial
+
+import pytest
+from runtime import autofixed, fix_is_unsafe, fixtures, rows, run_both
+
+import trainlint
+
+BUGS = fixtures("TL008")
+codes = partial(rows, code="TL008")
+
+
+@pytest.mark.parametrize("path", BUGS, ids=lambda p: p.stem)
+def test_runtime_evaluation_records_graphs_and_the_fix_stops_it(path, tmp_path):
+    buggy, fixed = run_both(path, autofixed(path, tmp_path, unsafe=fix_is_unsafe(path)))
+    assert buggy["outputs"] >= 4
+    assert buggy["outputs_with_graph"] == buggy["outputs"], "every evaluation output should carry a graph"
+    assert buggy["saved_bytes"] > 10_000, "autograd should save activations for a backward that never runs"
+    assert fixed["outputs"] == buggy["outputs"]
+    assert fixed["outputs_with_graph"] == 0 and fixed["saved_bytes"] == 0
+    if "kept_graph_nodes" in buggy:
+        assert buggy["kept_graph_nodes"] > 10 and fixed["kept_graph_nodes"] == 0
+
+
+# -- positives -----------------------------------------------------------------------------------------
+HEAD = textwrap.dedent("""\
+    import torch
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    """)
+
+
+def test_reports_the_validation_loop_after_training():
+    assert codes(HEAD + textwrap.dedent("""\
+    for epoch in range(3):
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+        for x, y in val_loader:
+            val_loss = torch.nn.functional.mse_loss(model(x), y).item()
+    """)) == [(10, "TL008")]
+
+
+def test_reports_an_evaluate_helper_through_its_loader_parameter():
+    """`test(model, loader)` is named to evaluate; the loop over its parameter is bound to `test_loader`."""
+    assert codes(HEAD + textwrap.dedent("""\
+    def test(net, loader):
+        net.eval()
+        correct = 0
+        for x, y in loader:
+            correct += (net(x).argmax(1) == y).sum().item()
+        return correct
+    print(test(model, test_loader))
+    """)) == [(8, "TL008")]
+
+
+def test_reports_inference_after_eval():
+    assert codes(HEAD + textwrap.dedent("""\
+    model.load_state_dict(torch.load("model.pt"))
+    model.eval()
+    predictions = model(torch.randn(16, 4))
+    """)) == [(6, "TL008")]
+
+
+def test_reports_a_call_on_held_out_data():
+    assert codes(HEAD + textwrap.dedent("""\
+    for epoch in range(10):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(X_train), y_train).backward()
+        optimizer.step()
+        val_loss = torch.nn.functional.mse_loss(model(X_val), y_val)
+        print(val_loss.item())
+    """)) == [(8, "TL008")]
+
+
+def test_reports_the_evaluation_loop_of_a_trainer_method():
+    assert codes("""\
+    import torch
+    class Trainer:
+        def __init__(self, model, loader):
+            self.model = model
+            self.val_loader = loader
+        def validate(self):
+            self.model.eval()
+            return [self.model(x) for x in []] + [self.model(x) for x, _ in self.val_loader]
+        def evaluate(self):
+            self.model.eval()
+            outputs = []
+            for x, _ in self.val_loader:
+                outputs.append(self.model(x))
+            return outputs
+    Trainer(torch.nn.Linear(4, 1), loader).evaluate()
+    """) == [(13, "TL008")]
+
+
+# -- fixes ---------------------------------------------------------------------------------------------
+def test_fix_wraps_the_loop_in_no_grad_keeping_comments_and_tabs():
+    source = "import torch\nmodel = torch.nn.Linear(4, 1)\nmodel.eval()\nif True:\n" \
+             "\tfor x in test_loader:  # the test set\n\t\t# keep the outputs\n\t\tout = model(x)\n\n" \
+             "\t\tprint(out.sum().item())\n"
+    fixed = trainlint.fix_source(source)
+    assert fixed == ("import torch\nmodel = torch.nn.Linear(4, 1)\nmodel.eval()\nif True:\n"
+                     "\twith torch.no_grad():\n\t\tfor x in test_loader:  # the test set\n\t\t\t# keep the outputs\n"
+                     "\t\t\tout = model(x)\n\n\t\t\tprint(out.sum().item())\n")
+
+
+def test_fix_decorates_the_evaluate_function_below_its_other_decorators():
+    source = textwrap.dedent("""\
+        import torch as th
+        class Runner:
+            model = th.nn.Linear(4, 1)
+            @classmethod
+            def evaluate(cls, loader):
+                cls.model.eval()
+                return [cls.model(x) for x in loader] and [cls.model(x).sum().item() for x in []]
+            @staticmethod
+            def predict(model, loader):
+                model.eval()
+                for x in loader:
+                    print(model(x))
+        Runner.predict(th.nn.Linear(4, 1), loader)
+        """)
+    fixed = trainlint.fix_source(source)
+    assert "    @staticmethod\n    @th.no_grad()\n    def predict(model, loader):\n" in fixed
+    assert codes(fixed) == []
+
+
+def test_fix_uses_a_no_grad_imported_by_name():
+    source = """\
+        from torch import nn, no_grad
+        model = nn.Linear(4, 1)
+        model.eval()
+        out = model(X_test)
+        """
+    assert "with no_grad():\n    out = model(X_test)\n" in trainlint.fix_source(textwrap.dedent(source))
+
+
+def test_no_fix_when_the_statements_hold_a_string_spanning_lines():
+    [finding] = trainlint.lint_source(textwrap.dedent('''\
+        import torch
+        model = torch.nn.Linear(4, 1)
+        model.eval()
+        for x in val_loader:
+            print("""output
+        """, model(x))
+        '''))
+    assert finding.code == "TL008" and finding.fix is None
+
+
+def test_fix_is_unsafe_when_the_function_returns_its_outputs_to_callers_elsewhere():
+    source = textwrap.dedent("""\
+        import torch
+        def predict(model, loader):
+            model.eval()
+            return torch.cat([model(x) for x in []] + [model(x) for x in loader])
+        def evaluate(model, loader):
+            model.eval()
+            outputs = []
+            for x in loader:
+                outputs.append(model(x))
+            return outputs
+        """)
+    [finding] = [f for f in trainlint.lint_source(source, path="utils.py") if f.code == "TL008"]
+    assert finding.location.row == 9 and finding.fix.applicability == "unsafe"
+    assert trainlint.fix_source(source) == source
+    assert "@torch.no_grad()\ndef evaluate" in trainlint.fix_source(source, unsafe=True)
+
+
+# -- hard negatives -------------------------------------------------------------------------------------
+QUIET = {
+    "no_grad_block": """\
+        model.eval()
+        with torch.no_grad():
+            for x, y in val_loader:
+                out = model(x)
+        """,
+    "inference_mode_and_set_grad_enabled_false": """\
+        model.eval()
+        with torch.inference_mode():
+            for x, y in val_loader:
+                out = model(x)
+        with torch.set_grad_enabled(False):
+            for x, y in test_loader:
+                out = model(x)
+        """,
+    "decorated_evaluate": """\
+        @torch.no_grad()
+        def evaluate(loader):
+            model.eval()
+            for x, y in loader:
+                out = model(x)
+        @torch.inference_mode()
+        def predict(loader):
+            model.eval()
+            return [model(x) for x in []] + [model(x) for x, _ in loader]
+        evaluate(val_loader)
+        predict(test_loader)
+        """,
+    "caller_holds_no_grad": """\
+        def validate(loader):
+            model.eval()
+            for x, y in loader:
+                out = model(x)
+        with torch.no_grad():
+            validate(val_loader)
+        """,
+    "adversarial_examples": """\
+        def test_fgsm(model, loader, eps):
+            model.eval()
+            for x, y in loader:
+                x.requires_grad = True
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                model.zero_grad()
+                loss.backward()
+                x_adv = x + eps * x.grad.sign()
+                print((model(x_adv).argmax(1) == y).float().mean())
+        test_fgsm(model, test_loader, 0.1)
+        """,
+    "saliency_with_autograd_grad": """\
+        model.eval()
+        for x, y in test_loader:
+            x = x.clone().requires_grad_()
+            score = model(x).max()
+            saliency, = torch.autograd.grad(score, x)
+        """,
+    "input_gradients_through_an_attack_library": """\
+        import torchattacks
+        attack = torchattacks.PGD(model, eps=8 / 255)
+        model.eval()
+        for x, y in test_loader:
+            x_adv = attack(x, y)
+            print((model(x_adv).argmax(1) == y).float().mean())
+        """,
+    "enable_grad_and_grad_chosen_per_phase": """\
+        model.eval()
+        with torch.enable_grad():
+            for x, y in val_loader:
+                out = model(x)
+        for phase in ["train", "val"]:
+            for x, y in loaders[phase]:
+                with torch.set_grad_enabled(phase == "train"):
+                    out = model(x)
+        """,
+    "grad_switched_off_for_the_whole_script": """\
+        torch.set_grad_enabled(False)
+        model.eval()
+        for x, y in test_loader:
+            out = model(x)
+        """,
+    "no_grad_entered_by_hand": """\
+        import contextlib
+        def inference_on_dataset(model, loader):
+            with contextlib.ExitStack() as stack:
+                model.eval()
+                stack.enter_context(torch.no_grad())
+                for x in loader:
+                    out = model(x)
+        inference_on_dataset(model, test_loader)
+        """,
+    "outputs_feed_a_later_backward": """\
+        model.eval()
+        teacher_out = model(X_test)
+        model.train()
+        loss = torch.nn.functional.mse_loss(student(X_test), teacher_out)
+        loss.backward()
+        """,
+    "frozen_model": """\
+        model.requires_grad_(False)
+        model.eval()
+        for x, y in test_loader:
+            out = model(x)
+        """,
+    "loss_module_call": """\
+        criterion = torch.nn.MSELoss()
+        with torch.no_grad():
+            val_pred = model(X_val)
+        val_loss = criterion(val_pred, y_val)
+        """,
+    "training_loop_named_like_a_test": """\
+        for x, y in val_loader:
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+        """,
+    "predict_helper_used_for_training": """\
+        def predict(x):
+            return model(x)
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(predict(x), y).backward()
+            optimizer.step()
+        """,
+}
+
+
+@pytest.mark.parametrize("body", QUIET.values(), ids=list(QUIET))
+def test_quiet_on_correct_code(body):
+    assert codes(HEAD + textwrap.dedent(body)) == []
+
+
+def test_quiet_inside_a_models_own_forward():
+    """timm's attention blocks: `x = self.proj(x)` inside `forward` of an nn.Module is a layer of the model,
+    whatever `x` was named elsewhere in the file."""
+    assert codes("""\
+        import torch
+        from torch import nn
+        class Attention(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.proj = nn.Linear(4, 4)
+            def forward(self, x):
+                return self.proj(x)
+        x_test = torch.randn(2, 4)
+        x = x_test
+        """) == []
+
+
+def test_quiet_on_a_keras_model_in_a_tensorflow_validation_loop():
+    """Keras has no counterpart on TensorFlow: outside a GradientTape nothing records a graph."""
+    assert codes("""\
+        import keras
+        model = keras.Sequential([keras.layers.Dense(1)])
+        for x, y in val_dataset:
+            val_logits = model(x, training=False)
+        """) == []
