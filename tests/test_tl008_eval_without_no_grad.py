@@ -328,3 +328,151 @@ def test_quiet_on_a_keras_model_in_a_tensorflow_validation_loop():
         for x, y in val_dataset:
             val_logits = model(x, training=False)
         """) == []
+
+
+# -- shapes from public code (bench/ecosystem) ----------------------------------------------------------
+def test_quiet_on_loss_modules_called_after_the_model_ran_under_no_grad():
+    """DeepSpeedExamples' GLUE evaluation: the logits come from a no_grad block, the loss module runs outside it.
+        with torch.no_grad():
+            logits = model(input_ids, segment_ids, input_mask, labels=None)
+        loss_fct = FocalLoss(...) if args.focal else CrossEntropyLoss()
+        tmp_eval_loss = loss_fct(logits.view(-1, num_labels), label_ids.view(-1))
+    """
+    assert codes(HEAD + textwrap.dedent("""\
+        class FocalLoss(torch.nn.Module):
+            def forward(self, x, y):
+                return x.sum()
+        model.eval()
+        for x, y in eval_dataloader:
+            with torch.no_grad():
+                logits = model(x)
+            loss_fct = FocalLoss() if focal else torch.nn.CrossEntropyLoss()
+            tmp_eval_loss = loss_fct(logits, y)
+        """)) == []
+
+
+def test_quiet_under_a_decorator_or_context_whose_name_says_it_switches_autograd():
+    """yolov5's val.py: `@smart_inference_mode()` (a helper returning torch.inference_mode or torch.no_grad);
+    notebooks that get `torch` from a star import (`from torch_snippets import *`) and write
+    `with torch.no_grad():` / `@torch.no_grad()` with a `torch` trainlint cannot resolve."""
+    assert codes(HEAD + textwrap.dedent("""\
+        from utils.torch_utils import smart_inference_mode
+        from torch_snippets import *
+        @smart_inference_mode()
+        def run(model, dataloader):
+            model.eval()
+            for im, targets in dataloader:
+                preds = model(im)
+        @torch_alias.no_grad()
+        def validate_batch(model, x):
+            model.eval()
+            return model(x)
+        def test_predictions(frcnn, x):
+            with torch_alias.no_grad():
+                frcnn.eval()
+                return frcnn(x)
+        run(model, val_loader)
+        validate_batch(model, X_val)
+        test_predictions(model, X_test)
+        """)) == []
+
+
+def test_quiet_on_a_warm_up_call_whose_result_is_dropped():
+    """yolov7's test.py: `model(torch.zeros(1, 3, imgsz, imgsz).to(device))  # run once` after eval(): the
+    graph of a result nobody keeps is freed at once."""
+    assert codes(HEAD + textwrap.dedent("""\
+        model.eval()
+        model(torch.zeros(1, 4))
+        """)) == []
+
+
+def test_quiet_on_a_name_reused_for_data_that_is_not_held_out():
+    """ignite's CycleGAN notebook: `x = torch.rand(4, 3, 256, 256); y = g(x)` checks shapes in one cell, while
+    another cell binds `x` to a test batch: `x` is not held-out data everywhere."""
+    assert codes(HEAD + textwrap.dedent("""\
+        x = torch.rand(4, 4)
+        y = model(x)
+        x = batch["test_A"]
+        """)) == []
+
+
+def test_quiet_on_building_a_model_whose_class_is_named_like_one():
+    """LLMs-from-scratch: `gpt = GPTModel(cfg)` after `model.eval()` builds a model, it runs none."""
+    assert codes(HEAD + textwrap.dedent("""\
+        class GPTModel(torch.nn.Module):
+            pass
+        model.eval()
+        other = GPTModel()
+        """)) == []
+
+
+def test_quiet_on_a_lightning_model_frozen_for_inference():
+    """A Kaggle notebook: `model.eval(); model.freeze()` (requires_grad off for every parameter) before
+    predicting the test set."""
+    assert codes(HEAD + textwrap.dedent("""\
+        model.eval()
+        model.freeze()
+        for batch in test_loader:
+            pred = model(batch)
+        """)) == []
+
+
+def test_reports_a_helper_of_another_module_at_the_call_that_runs_it_here(tmp_path):
+    """LLMs-from-scratch's notebook calls `calc_loss_loader(val_loader, gpt, device)` (gpt_train.py) without
+    no_grad, and `train_model_simple()` of the same module, which runs it under no_grad: the finding belongs
+    to the first call, not to the first call trainlint happens to see."""
+    (tmp_path / "gpt_train.py").write_text(textwrap.dedent("""\
+        import torch
+        def calc_loss_loader(data_loader, model):
+            total = 0.0
+            for x, y in data_loader:
+                total += torch.nn.functional.cross_entropy(model(x), y).item()
+            return total
+        def train_model_simple(model, train_loader, val_loader, optimizer):
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+            model.eval()
+            with torch.no_grad():
+                calc_loss_loader(val_loader, model)
+        """))
+    script = tmp_path / "notebook.py"
+    script.write_text(textwrap.dedent("""\
+        import torch
+        from gpt_train import calc_loss_loader, train_model_simple
+        gpt = torch.nn.Linear(4, 2)
+        optimizer = torch.optim.AdamW(gpt.parameters())
+        train_model_simple(gpt, train_loader, val_loader, optimizer)
+        val_loss = calc_loss_loader(val_loader, gpt)
+        """))
+    findings = [f for f in trainlint.lint_source(script.read_text(), path=str(script)) if f.code == "TL008"]
+    assert [f.location.row for f in findings] == [6]
+    assert findings[0].message.startswith("`calc_loss_loader()` (")
+
+
+def test_reports_when_the_results_of_a_local_helper_hold_the_model_outputs():
+    """kaggle-hms-public's infer.py: `eeg_ids, logits = predict(model, test_loader)` — a helper of the same file
+    is followed, so what it returns is no opaque user of the model (as `attack = PGD(model)` would be)."""
+    assert codes(HEAD + textwrap.dedent("""\
+        def predict(model, test_loader):
+            model.eval()
+            outputs = []
+            for batch in test_loader:
+                outputs.append(model(batch).detach().numpy())
+            return outputs
+        outputs = predict(model, test_loader)
+        """)) == [(8, "TL008")]
+
+
+def test_fix_after_eval_wraps_only_the_statements_up_to_the_last_call_of_the_model():
+    source = HEAD + textwrap.dedent("""\
+        model.eval()
+        print("evaluating")
+        preds = model(X_test)
+        probs = preds.softmax(-1)
+        print(probs.argmax(-1))
+        """)
+    fixed = trainlint.fix_source(source)
+    assert fixed.endswith('print("evaluating")\nwith torch.no_grad():\n    preds = model(X_test)\n'
+                          'probs = preds.softmax(-1)\nprint(probs.argmax(-1))\n')

@@ -260,3 +260,32 @@ def test_quiet_on_keras_which_runs_layers_in_inference_mode_unless_told():
         for x, y in val_dataset:
             print(keras.losses.mean_squared_error(y, model(x)))
         """) == []
+
+
+# -- shapes from public code (bench/ecosystem) ----------------------------------------------------------
+def test_quiet_when_a_notebook_redefines_the_model_class():
+    """udacity's "Inference and Validation" notebook defines `class Classifier` without dropout, trains it with
+    a no_grad validation loop and no eval(), then redefines `Classifier` with `nn.Dropout` further down: which
+    class the loop's model is cannot be told from the last definition."""
+    assert codes("""\
+        import torch
+        from torch import nn
+        class Classifier(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+        model = Classifier()
+        optimizer = torch.optim.Adam(model.parameters())
+        for x, y in trainloader:
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        with torch.no_grad():
+            for x, y in testloader:
+                print((model(x).argmax(1) == y).float().mean())
+        class Classifier(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+                self.dropout = nn.Dropout(0.2)
+        """) == []

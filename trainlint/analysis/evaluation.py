@@ -61,9 +61,12 @@ class Phase:
     training: bool = False
     entered: list[FunctionInfo] = field(default_factory=list)  # helpers it runs (their bodies are part of it)
 
+    model: str | None = None  # AFTER_EVAL: the model put in eval mode (only its calls are the evaluation's)
+
     @property
     def forwards(self) -> list[Event]:
-        return [e for e in self.events if e.kind == FORWARD]
+        return [e for e in self.events if e.kind == FORWARD
+                and (self.model is None or (e.subject is not None and _related(e.subject, self.model)))]
 
 
 def function_words(name: str) -> list[str]:
@@ -131,9 +134,22 @@ class Evaluation:
                 imports = self.model.roles.imports_of(function)
                 for decorator in function.node.decorator_list:
                     func = decorator.func if isinstance(decorator, ast.Call) else decorator
-                    if imports.qualify(func) in K.ENABLE_GRAD | K.SET_GRAD_ENABLED:
-                        return True
+                    if imports.qualify(func) in K.ENABLE_GRAD | K.SET_GRAD_ENABLED or _grad_word(dotted(func)):
+                        return True  # `@torch.enable_grad()`, yolov5's `@smart_inference_mode()`
+                if self._switches_grad(function):
+                    return True
         return False
+
+    def _switches_grad(self, function: FunctionInfo) -> bool:
+        """Does the function switch autograd by hand (`stack.enter_context(torch.no_grad())`)?"""
+        cache = self.__dict__.setdefault("_switching", {})
+        found = cache.get(id(function))
+        if found is None:
+            imports = self.model.roles.imports_of(function)
+            found = cache[id(function)] = any(
+                imports.qualify(site.call.func) in _GRAD_SWITCHES
+                for item in _items(function.body) if isinstance(item, Stmt) for site in item.calls)
+        return found
 
     def _grad_withs(self, node: ast.AST) -> list[ast.AST]:
         home = self.model.home(node) or self.structure
@@ -149,6 +165,9 @@ class Evaluation:
                     qualname = home.imports.qualify(expr.func if isinstance(expr, ast.Call) else expr)
                     if qualname in K.ENABLE_GRAD or (qualname in K.SET_GRAD_ENABLED and item.grad is not False):
                         found.append(item.node)
+                    elif item.grad is None and any(isinstance(sub, (ast.Name, ast.Attribute)) and _grad_word(
+                            dotted(sub)) for sub in ast.walk(expr)):
+                        found.append(item.node)  # `with torch.no_grad() if frozen else nullcontext():`
         return found
 
     def torch_module(self, forward: Event) -> bool:
@@ -158,6 +177,12 @@ class Evaluation:
         role = forward.role
         if self.inside_a_model(forward):
             return False
+        if self._constructor(forward):
+            return False  # `GPTModel(cfg)`: builds a model, runs none
+        name = last(forward.spelled or "").lower()
+        if "loss" in name or "criterion" in name or (
+                role is not None and role.local_class is not None and role.local_class.name.endswith("Loss")):
+            return False  # `loss_fct(logits, labels)`, `self.uv_loss(...)`: a loss, not the model
         if role is not None and role.qualname:
             qualname = role.qualname
             if qualname.startswith("torch.nn.") and (qualname.endswith("Loss")
@@ -179,6 +204,29 @@ class Evaluation:
             e.subject is not None and forward.subject is not None and e.subject == forward.subject
             for e in self.model.of_kind(TRAIN_MODE))
 
+    def report_site(self, event: Event) -> tuple[ast.AST, str] | None:
+        """Where a finding about the event belongs in this file, and what leads there: the event itself, or,
+        for a helper of another module, the call of this file (in this run of the helper) that runs it, with
+        a prefix naming the helper (`calc_loss_loader()` (gpt_train.py:35), called here: ...)."""
+        if self.model.home(event.node) is None:
+            return event.node, ""
+        local = [call for call in event.context.call_chain if self.model.home(call) is None]
+        if not local:
+            return None
+        call = local[-1]
+        helper = self.entered.get(id(call))
+        if helper is None or helper.node is None or helper.module is None:
+            return call, f"`{self.model.code(call.func)}()`, called here: "
+        return call, f"`{helper.name}()` ({helper.module.path}:{helper.node.lineno}), called here: "
+
+    def _constructor(self, forward: Event) -> bool:
+        key = forward.spelled or ""
+        module = self.model.roles.module_of(forward.context.function)
+        if key in module.classes or self.model.roles.links.klass(module, key) is not None:
+            return True
+        qualname = module.imports.qualify_key(key) if key.split(".")[0] in module.imports.names else None
+        return qualname is not None and last(qualname)[:1].isupper()
+
     def inside_a_model(self, forward: Event) -> bool:
         """Is the call written in a module's own code (a method of an nn.Module class, or a helper it runs):
         a layer of the model, called from the model's forward? Then it is no phase of a script (an
@@ -195,13 +243,16 @@ class Evaluation:
     @cached_property
     def frozen(self) -> frozenset[str]:
         """Last names of models whose parameters are all frozen (`model.requires_grad_(False)`, `for p in
-        model.parameters(): p.requires_grad = False`): their forward records no graph of its own."""
+        model.parameters(): p.requires_grad = False`, Lightning's `model.freeze()`): their forward records no
+        graph of its own."""
         found = set()
         for item, _ in walk_items(self.structure):
             for site in item_calls(item):
                 if site.method == "requires_grad_" and site.receiver and positional(site.call) \
                         and bool_value(positional(site.call)[0]) is False:
                     found.add(last(site.receiver))
+                elif site.method == "freeze" and site.receiver and not site.call.args and not site.call.keywords:
+                    found.add(last(site.receiver))  # Lightning's `model.freeze()`: requires_grad off, eval mode
             node = item.node
             if isinstance(node, FOR_TYPES) and isinstance(node.iter, ast.Call) \
                     and isinstance(node.iter.func, ast.Attribute) and node.iter.func.attr == "parameters":
@@ -364,7 +415,7 @@ class Evaluation:
             events = [e for e in members if any(self.model.contains(s, self._anchor(e, chain)) for s in statements)]
             if any(e.kind == FORWARD and e.subject and _related(e.subject, ev.subject) for e in events):
                 self.phases.append(Phase(AFTER_EVAL, ev.node, statements, function, chain, events,
-                                         f"{self.model.code(ev.node)}"))
+                                         f"{self.model.code(ev.node)}", model=ev.subject))
 
     @staticmethod
     def _anchor(event: Event, chain: tuple[ast.Call, ...]) -> ast.AST:
@@ -429,7 +480,11 @@ class Evaluation:
     def _model_users(self, models: set[str]) -> set[str]:
         """Keys assigned from a call that is handed the model (`attack = PGD(model, eps)`, `cam = GradCAM(model)`),
         but the model itself (`model = DataParallel(model)`) and calls that only look at it."""
-        users = set()
+        cache = self.__dict__.setdefault("_users", {})
+        key = frozenset(models)
+        if key in cache:
+            return cache[key]
+        users = cache[key] = set()
         for scope in [self.structure.module_assignments, *(f.assignments for f in self.structure.all_functions)]:
             for key, values in scope.items():
                 if key in models:
@@ -439,13 +494,22 @@ class Evaluation:
                         continue
                     func = dotted(value.func)
                     if func is None or last(func) in K.MODEL_INSPECTORS or \
-                            self.structure.imports.qualify(value.func) in K.TORCH_MODULE_CONTAINERS:
+                            self.structure.imports.qualify(value.func) in K.TORCH_MODULE_CONTAINERS or \
+                            self._seen_into(func):
                         continue
                     arguments = [a for a in value.args if not isinstance(a, ast.Starred)]
                     arguments += [k.value for k in value.keywords]
                     if any(dotted(a) in models for a in arguments):
                         users.add(key)
         return users
+
+    def _seen_into(self, func: str) -> bool:
+        """Is `func` a function or class this file (or the project) defines? Its calls are followed: what
+        they do shows as events, so what they return is no opaque user of the model."""
+        structure = self.structure
+        return (func in structure.functions or func in structure.classes
+                or self.model.roles.links.function(structure, func) is not None
+                or self.model.roles.links.klass(structure, func) is not None)
 
     # -- do the phase's outputs flow into a backward after it? ---------------------------------------
     def feeds_backward(self, phase: Phase) -> bool:
@@ -496,6 +560,27 @@ class Evaluation:
                 else:
                     tainted.discard(target)
         return False
+
+
+_GRAD_WORDS = ("no_grad", "inference_mode", "grad_enabled", "enable_grad", "inference", "nograd")
+
+
+def _grad_word(key: str | None) -> bool:
+    """A name that says it switches autograd: `no_grad`, `smart_inference_mode`, `maybe_enable_grad`."""
+    return key is not None and any(word in last(key).lower() for word in _GRAD_WORDS)
+
+
+def _items(items):
+    pending = list(items)
+    while pending:
+        item = pending.pop()
+        yield item
+        for name in ("body", "orelse", "always"):
+            inner = getattr(item, name, None)
+            if isinstance(inner, list):
+                pending.extend(inner)
+        for arm in getattr(item, "arms", ()):
+            pending.extend(arm)
 
 
 def _outer(frame: LoopFrame) -> list[LoopFrame]:

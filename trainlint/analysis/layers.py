@@ -154,8 +154,8 @@ class Layers:
         if isinstance(func, ast.Attribute) and func.attr in _MODE_METHODS:  # `Net().to(device)`
             return self._expr(func.value, function, chain, callers, seen, depth + 1)
         written = dotted(func)
-        if written is None:
-            return None
+        if written is None or written in self.redefined(module):
+            return None  # a notebook that defines `Net` twice: which one this call builds is not known
         klass = module.classes.get(written) if "." not in written else None
         if klass is None:
             klass = self.roles.links.klass(module, written)
@@ -239,7 +239,7 @@ class Layers:
             else:
                 written = dotted(call.func)
                 klass = None
-                if written is not None:
+                if written is not None and written not in self.redefined(module):
                     klass = module.classes.get(written) if "." not in written else None
                     klass = klass or self.roles.links.klass(module, written)
                 found = self._class(klass, depth + 1) if klass is not None and depth < _MAX_DEPTH else None
@@ -250,6 +250,19 @@ class Layers:
             if found is not None:
                 return found
         return None
+
+    def redefined(self, module: Structure) -> frozenset[str]:
+        """Names of classes and functions a module defines more than once at its top level (notebooks that
+        refine a model cell after cell): the IR keeps the last definition, which may not be the one called."""
+        cache = self.__dict__.setdefault("_redefined", {})
+        found = cache.get(id(module))
+        if found is None:
+            seen, twice = set(), set()
+            for statement in module.module.body:
+                if isinstance(statement, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                    (twice if statement.name in seen else seen).add(statement.name)
+            found = cache[id(module)] = frozenset(twice)
+        return found
 
     def sites(self, module: Structure) -> dict[str, list[tuple[ast.Call, FunctionInfo | None]]]:
         """Calls of plain names (`Trainer(model)`, `evaluate(net, loader)`) in a module, by name."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ast
+
 from ..analysis import ScriptModel
 from ..analysis.evaluation import AFTER_EVAL, EVAL_FUNCTION, HELD_OUT_FORWARD, HELD_OUT_LOOP, Phase
 from ..analysis.events import Event
@@ -75,9 +77,11 @@ class EvalWithoutNoGrad(Rule):
     summary = "A model runs with autograd on in an evaluation phase that never backpropagates"
     fix = FIX_SAFE
     frameworks = ("pytorch",)
-    # a torch model, and what says the phase evaluates: held-out data (`val`, `test`, `dev`, `holdout`,
+    # a torch model (torch / transformers / timm / lightning, here or in the project modules it imports), and
+    # what says the phase evaluates: held-out data (`val`, `test`, `dev`, `holdout`,
     # `train=False`, `X[n_train:]`), an evaluate()/predict()/inference() function, or model.eval()
-    requires = (("torch",), ("val", "test", "dev", "predict", "infer", "holdout", "train"))
+    requires = (("torch", "transformers", "timm", "lightning"),
+                ("val", "test", "dev", "predict", "infer", "holdout", "train"))
 
     def check(self, model: ScriptModel, options):
         evaluation = model.evaluation
@@ -90,12 +94,31 @@ class EvalWithoutNoGrad(Rule):
             if phase.training:
                 continue
             graphs = [f for f in phase.forwards
-                      if f.context.grad_enabled and id(f.node) not in done and evaluation.torch_module(f)
-                      and last(f.spelled or "") not in frozen and not evaluation.grad_chosen(f)]
+                      if f.context.grad_enabled and id(f.node) not in done and not _discarded(f)
+                      and evaluation.torch_module(f) and last(f.spelled or "") not in frozen
+                      and not evaluation.grad_chosen(f)]
             if not graphs or evaluation.feeds_backward(phase):
                 continue
+            site = evaluation.report_site(graphs[0])
+            if site is None:
+                continue
             done.update(id(f.node) for f in phase.forwards)
-            yield Violation(graphs[0].node, _message(model, phase, graphs), _fix(model, phase))
+            yield Violation(site[0], site[1] + _message(model, phase, graphs), _fix(model, phase, graphs))
+
+
+def _covering(model: ScriptModel, phase: Phase, graphs: list[Event]) -> list[ast.stmt]:
+    """The fewest consecutive statements of the phase that hold every call that records a graph (after
+    `model.eval()`, the statements up to the last such call, not the rest of the script)."""
+    depth = len(phase.chain)
+    anchors = [f.context.call_chain[depth] if len(f.context.call_chain) > depth else f.node for f in graphs]
+    holding = [i for i, s in enumerate(phase.statements) if any(model.contains(s, a) for a in anchors)]
+    return phase.statements[holding[0]:holding[-1] + 1] if holding else []
+
+
+def _discarded(forward: Event) -> bool:
+    """`model(dummy)` as a statement of its own: a warm-up or a timing run; its graph is freed at once."""
+    stmt = forward.stmt
+    return stmt is not None and isinstance(stmt.node, ast.Expr) and stmt.node.value is forward.node
 
 
 _ORDER = (EVAL_FUNCTION, HELD_OUT_LOOP, AFTER_EVAL, HELD_OUT_FORWARD)
@@ -120,7 +143,7 @@ def _message(model: ScriptModel, phase: Phase, graphs: list[Event]) -> str:
             f"activations (memory and time), and outputs kept across batches keep their graphs alive")
 
 
-def _fix(model: ScriptModel, phase: Phase) -> Fix | None:
+def _fix(model: ScriptModel, phase: Phase, graphs: list[Event]) -> Fix | None:
     no_grad = no_grad_call(model)
     if no_grad is None:
         return None
@@ -128,7 +151,8 @@ def _fix(model: ScriptModel, phase: Phase) -> Fix | None:
         edit = decorate(model, phase.node, no_grad)
         message = f"Decorate `{phase.subject}` with `@{no_grad}`"
     else:
-        edit = wrap(model, phase.statements, f"with {no_grad}")
+        statements = _covering(model, phase, graphs)
+        edit = wrap(model, statements, f"with {no_grad}") if statements else None
         message = f"Run the evaluation under `with {no_grad}:`"
     if edit is None:
         return None

@@ -94,7 +94,8 @@ class MissingEvalMode(Rule):
     frameworks = ("pytorch",)
     # a torch model that holds a mode-dependent layer (built here or in a module of the project), and what
     # says the loop evaluates (held-out data, or an evaluate()/validate()/test() function)
-    requires = (("torch",), ("Dropout", "BatchNorm", "dropout", "torchvision", "timm", "Transformer", "RReLU"),
+    requires = (("torch", "transformers", "timm", "lightning"),
+                ("Dropout", "BatchNorm", "dropout", "batch_norm", "torchvision", "timm", "Transformer", "RReLU"),
                 ("val", "test", "dev", "predict", "infer", "holdout", "train"))
 
     def check(self, model: ScriptModel, options):
@@ -114,8 +115,11 @@ class MissingEvalMode(Rule):
                 why = modes.train_mode_at(phase, forward)
                 if why is None:
                     continue
+                site = evaluation.report_site(forward)
+                if site is None:
+                    continue
                 done.update(id(f.node) for f in phase.forwards)
-                yield Violation(forward.node, _message(model, phase, forward, held, why),
+                yield Violation(site[0], site[1] + _message(model, phase, forward, held, why),
                                 _fix(model, phase, forward))
                 break
 
