@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import knowledge as K
-from .evaluation import Phase, _names, function_words
-from .events import BACKWARD, FORWARD, LOCAL_CALL, OPT_STEP, TRAIN_MODE, Event
+from .evaluation import Phase, function_words
+from .events import BACKWARD, LOCAL_CALL, OPT_STEP, TRAIN_MODE, Event
 from .names import dotted, last
 from .roles import MODEL, _MODE_METHODS
 from .structure import FunctionInfo

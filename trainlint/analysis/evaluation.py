@@ -29,7 +29,7 @@ from .events import (APPLY_GRADIENTS, BACKWARD, CLIP, FORWARD, GRAD_WRITE, LOCAL
                      TAPE_GRADIENT, TRAIN_MODE, UNSCALE, ZERO_GRAD, Event, LoopFrame)
 from .names import bool_value, dotted, last, positional
 from .splits import EVAL, split_of_name
-from .structure import FOR_TYPES, FUNCTION_TYPES, WITH_TYPES, FunctionInfo, Stmt, Structure, item_calls, walk_items
+from .structure import FOR_TYPES, WITH_TYPES, FunctionInfo, Stmt, item_calls, walk_items
 
 if TYPE_CHECKING:
     from .model import ScriptModel
@@ -47,6 +47,7 @@ _DATA_WRAPPERS = frozenset({"enumerate", "tqdm", "tqdm.tqdm", "iter", "list", "t
 _WORD = re.compile(r"[a-z]+|[A-Z][a-z]*")
 _GRAD_ATTRIBUTES = frozenset({"requires_grad", "requires_grad_", "grad", "retain_grad", "register_hook"})
 _GRAD_SWITCHES = K.SET_GRAD_ENABLED | K.NO_GRAD | K.ENABLE_GRAD | {"torch._C._set_grad_enabled"}
+_GRAD_SWITCH_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in _GRAD_SWITCHES)
 
 
 @dataclass(eq=False)
@@ -58,7 +59,7 @@ class Phase:
     chain: tuple[ast.Call, ...]  # the helper calls that led into `function` (this instance)
     events: list[Event]
     subject: str  # what says it evaluates, for messages: `val_loader`, `evaluate()`, `model.eval()`
-    training: bool = False
+    training: bool | None = None  # Evaluation.training(phase) finds it on first ask
     entered: list[FunctionInfo] = field(default_factory=list)  # helpers it runs (their bodies are part of it)
 
     model: str | None = None  # AFTER_EVAL: the model put in eval mode (only its calls are the evaluation's)
@@ -92,31 +93,45 @@ class Evaluation:
                 self.callers[id(event.site.call)] = event.context.function
                 self.entered[id(event.site.call)] = event.detail["function"]
         self._instance_index: dict[tuple, list[Event]] | None = None
-        self.phases: list[Phase] = []
-        self._loop_phases()
-        self._function_phases()
-        self._after_eval_phases()
-        self._forward_phases()
-        for phase in self.phases:
-            phase.entered = [self.entered[id(e.site.call)] for e in phase.events
-                             if e.kind == LOCAL_CALL and e.site is not None and id(e.site.call) in self.entered]
-            phase.training = self._training(phase)
+        self._found: dict[frozenset, list[Phase]] = {}
 
     # -- questions ------------------------------------------------------------------------------------
-    def phases_of(self, forward: Event) -> list[Phase]:
-        """The phases a forward runs in, outermost first."""
-        found = [p for p in self.phases if any(e is forward for e in p.events)]
-        return sorted(found, key=lambda p: _ORDER.index(p.kind))
+    @property
+    def phases(self) -> list[Phase]:
+        """Every evaluation phase that calls a model, outermost kinds first."""
+        return self.phases_calling([e for e in self.model.of_kind(FORWARD)])
+
+    def phases_calling(self, forwards: list[Event]) -> list[Phase]:
+        """The evaluation phases that run at least one of `forwards`, outermost kinds first (a rule asks only
+        about the calls it could report: most files have none, and then nothing is looked for)."""
+        wanted = frozenset(id(e) for e in forwards)
+        found = self._found.get(wanted)
+        if found is None:
+            found = self._found[wanted] = []
+            if wanted:
+                self._loop_phases(found, wanted)
+                self._function_phases(found, wanted)
+                self._after_eval_phases(found, wanted)
+                self._forward_phases(found, wanted)
+                for phase in found:
+                    phase.entered = [self.entered[id(e.site.call)] for e in phase.events if e.kind == LOCAL_CALL
+                                     and e.site is not None and id(e.site.call) in self.entered]
+                found.sort(key=lambda p: _ORDER.index(p.kind))
+        return found
 
     @cached_property
     def grad_switched_globally(self) -> bool:
         """Does the file switch autograd by hand, outside a `with` header or a decorator
         (`torch.set_grad_enabled(False)` as a statement, `stack.enter_context(torch.no_grad())`)? Then no
         forward's autograd state is known."""
+        text = self.model.source.text
+        if "grad" not in text and "inference_mode" not in text:
+            return False
         for item, _ in walk_items(self.structure):
             if isinstance(item, Stmt):
                 for site in item.calls:
-                    if self.structure.imports.qualify(site.call.func) in _GRAD_SWITCHES:
+                    if site.func_key is not None and last(site.func_key) in _GRAD_SWITCH_NAMES \
+                            and self.structure.imports.qualify(site.call.func) in _GRAD_SWITCHES:
                         return True
         return False
 
@@ -245,7 +260,10 @@ class Evaluation:
         """Last names of models whose parameters are all frozen (`model.requires_grad_(False)`, `for p in
         model.parameters(): p.requires_grad = False`, Lightning's `model.freeze()`): their forward records no
         graph of its own."""
-        found = set()
+        found: set[str] = set()
+        text = self.model.source.text
+        if "requires_grad" not in text and "freeze" not in text:
+            return frozenset(found)
         for item, _ in walk_items(self.structure):
             for site in item_calls(item):
                 if site.method == "requires_grad_" and site.receiver and positional(site.call) \
@@ -264,14 +282,13 @@ class Evaluation:
         return frozenset(found)
 
     # -- finding the phases ---------------------------------------------------------------------------
-    def _loop_phases(self) -> None:
-        splits = self.model.splits
+    def _loop_phases(self, found: list[Phase], wanted: frozenset) -> None:
         for frame in self.model.loops:
             node = frame.node
             if not isinstance(node, FOR_TYPES):
                 continue
             events = self.model.events_in(frame)
-            if not any(e.kind == FORWARD for e in events):
+            if not any(id(e) in wanted for e in events):
                 continue
             chain = self._frame_chain(frame, events)
             data = node.iter
@@ -279,8 +296,8 @@ class Evaluation:
             if split is None and chain is not None:
                 split = self._through_parameter(data, frame.function, chain)
             if split == EVAL:
-                self.phases.append(Phase(HELD_OUT_LOOP, node, [node], frame.function, chain or (), events,
-                                         _shorten(self.model.code(data))))
+                found.append(Phase(HELD_OUT_LOOP, node, [node], frame.function, chain or (), events,
+                                   _shorten(self.model.code(data))))
 
     def _held_out(self, expr: ast.expr, function: FunctionInfo | None, loops) -> str | None:
         """The split of some data (DataSplits), but for a name that says nothing itself and is assigned
@@ -372,20 +389,20 @@ class Evaluation:
         """The events of one instance of a function (its own, and those of the helpers it runs)."""
         return list(self._index().get((id(function), tuple(id(call) for call in chain)), []))
 
-    def _function_phases(self) -> None:
+    def _function_phases(self, found: list[Phase], wanted: frozenset) -> None:
         for function in self.structure.all_functions:
             if function.node is None or not is_eval_name(function.name) or self._framework_method(function):
                 continue
             for chain, around in self._instances(function):
                 events = self._members(function, chain)
                 forwards = [e for e in events if e.kind == FORWARD]
-                if not forwards:
+                if not any(id(e) in wanted for e in forwards):
                     continue
                 evals = any(e.kind == TRAIN_MODE and e.detail.get("mode") is False for e in events)
                 if not evals and not any(len(e.context.loops) > around for e in forwards):
                     continue  # `predict(x)`: one call of the model, which training code may call as well
-                self.phases.append(Phase(EVAL_FUNCTION, function.node, list(function.node.body), function, chain,
-                                         events, f"{function.name}()"))
+                found.append(Phase(EVAL_FUNCTION, function.node, list(function.node.body), function, chain,
+                                   events, f"{function.name}()"))
 
     def _framework_method(self, function: FunctionInfo) -> bool:
         klass = function.klass
@@ -394,7 +411,7 @@ class Evaluation:
         return any(base.startswith(K.FRAMEWORK_BASE_PREFIXES) for owner in self.model.roles.class_chain(klass)
                    for base in owner.bases)
 
-    def _after_eval_phases(self) -> None:
+    def _after_eval_phases(self, found: list[Phase], wanted: frozenset) -> None:
         for ev in self.model.of_kind(TRAIN_MODE):
             if ev.detail.get("mode") is not False or ev.subject is None or ev.stmt is None \
                     or self.model.home(ev.node) is not None:
@@ -405,6 +422,8 @@ class Evaluation:
             index = next(i for i, s in enumerate(block) if s is ev.stmt.node)
             function, chain = ev.context.function, ev.context.call_chain
             members = [e for e in self._members(function, chain) if e.index > ev.index]
+            if not any(id(e) in wanted for e in members):
+                continue
             statements = []
             for statement in block[index + 1:]:
                 inside = [e for e in members if self.model.contains(statement, self._anchor(e, chain))]
@@ -413,69 +432,85 @@ class Evaluation:
                     break
                 statements.append(statement)
             events = [e for e in members if any(self.model.contains(s, self._anchor(e, chain)) for s in statements)]
-            if any(e.kind == FORWARD and e.subject and _related(e.subject, ev.subject) for e in events):
-                self.phases.append(Phase(AFTER_EVAL, ev.node, statements, function, chain, events,
-                                         f"{self.model.code(ev.node)}", model=ev.subject))
+            if any(id(e) in wanted and e.subject and _related(e.subject, ev.subject) for e in events):
+                found.append(Phase(AFTER_EVAL, ev.node, statements, function, chain, events,
+                                   f"{self.model.code(ev.node)}", model=ev.subject))
 
     @staticmethod
     def _anchor(event: Event, chain: tuple[ast.Call, ...]) -> ast.AST:
         own = event.context.call_chain
         return own[len(chain)] if len(own) > len(chain) else event.node
 
-    def _forward_phases(self) -> None:
-        splits = self.model.splits
+    def _forward_phases(self, found: list[Phase], wanted: frozenset) -> None:
+        covered = {id(e) for phase in found for e in phase.forwards}
         for forward in self.model.of_kind(FORWARD):
-            if forward.stmt is None or self.model.home(forward.node) is not None:
-                continue
+            if id(forward) not in wanted or forward.stmt is None or id(forward) in covered \
+                    or self.model.home(forward.node) is not None:
+                continue  # a call in a loop over held-out data or an evaluate() is judged there
             call = forward.site.call
             data = [a.value if isinstance(a, ast.Starred) else a for a in call.args] + [k.value for k in call.keywords]
-            found = {self._held_out(a, forward.context.function, forward.context.loops) for a in data}
-            if EVAL not in found or found - {EVAL, None}:
+            splits = {self._held_out(a, forward.context.function, forward.context.loops) for a in data}
+            if EVAL not in splits or splits - {EVAL, None}:
                 continue  # `model(X_val)`, `model(x_test, lengths)`; not `model(X_train)`, `model(X_all)`
             statement = forward.stmt.node
             function, chain = forward.context.function, forward.context.call_chain
             events = [e for e in self._members(function, chain)
                       if self.model.contains(statement, self._anchor(e, chain))]
-            self.phases.append(Phase(HELD_OUT_FORWARD, statement, [statement], function, chain, events,
-                                     _shorten(self.model.code(data[0]))))
+            found.append(Phase(HELD_OUT_FORWARD, statement, [statement], function, chain, events,
+                               _shorten(self.model.code(data[0]))))
 
     # -- does the phase do more than evaluate? --------------------------------------------------------
+    def training(self, phase: Phase) -> bool:
+        """Does the phase do more than evaluate (found on first ask, then kept)?"""
+        if phase.training is None:
+            phase.training = self._training(phase)
+        return phase.training
+
     def _training(self, phase: Phase) -> bool:
         if any(e.kind in _TRAINING_KINDS for e in phase.events):
             return True
         models = {e.spelled for e in phase.forwards if e.spelled}
         users = self._model_users(models)
         helpers = {id(e.site.call) for e in phase.events if e.kind == LOCAL_CALL and e.site is not None}
-        for node, imports in self._code(phase):
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Attribute) and sub.attr in _GRAD_ATTRIBUTES:
-                    return True  # `x.requires_grad_()`, `x.grad`, `out.register_hook(...)`
-                if not isinstance(sub, ast.Call):
-                    continue
-                qualname = imports.qualify(sub.func)
-                if qualname in K.AUTOGRAD_CALLS or qualname in K.ENABLE_GRAD:
-                    return True
-                if id(sub) in helpers:
-                    continue
-                func = dotted(sub.func)
-                if func is not None and (func in users or func.split(".")[0] in users):
-                    return True  # `attack(x)`, `cam.generate(x)`: an object built from the model
-                if func is not None and last(func) in K.MODEL_INSPECTORS or qualname in K.MODEL_INSPECTORS:
-                    continue
-                arguments = [a.value if isinstance(a, ast.Starred) else a for a in sub.args]
-                arguments += [k.value for k in sub.keywords]
-                if any(dotted(a) in models or dotted(a) in users for a in arguments):
-                    return True  # `pgd(model, x, y)`: the model handed to code we cannot see into
+        for sub, imports in self._code(phase):
+            if isinstance(sub, ast.Attribute):
+                return True  # `x.requires_grad_()`, `x.grad`, `out.register_hook(...)`
+            qualname = imports.qualify(sub.func)
+            if qualname in K.AUTOGRAD_CALLS or qualname in K.ENABLE_GRAD:
+                return True
+            if id(sub) in helpers:
+                continue
+            func = dotted(sub.func)
+            if func is not None and (func in users or func.split(".")[0] in users):
+                return True  # `attack(x)`, `cam.generate(x)`: an object built from the model
+            if func is not None and last(func) in K.MODEL_INSPECTORS or qualname in K.MODEL_INSPECTORS:
+                continue
+            arguments = [a.value if isinstance(a, ast.Starred) else a for a in sub.args]
+            arguments += [k.value for k in sub.keywords]
+            if any(dotted(a) in models or dotted(a) in users for a in arguments):
+                return True  # `pgd(model, x, y)`: the model handed to code we cannot see into
         return False
 
     def _code(self, phase: Phase):
-        """(node, imports) for the phase's statements and the bodies of the helpers it runs."""
+        """(node, imports) for the calls and gradient attributes (`x.grad`, `requires_grad_`) written in the
+        phase's statements and in the bodies of the helpers it runs."""
         imports = self.model.roles.imports_of(phase.function)
         for statement in phase.statements:
-            yield statement, imports
+            for node in self._nodes(statement):
+                yield node, imports
         for function in phase.entered:
             if function.node is not None:
-                yield function.node, self.model.roles.imports_of(function)
+                imports = self.model.roles.imports_of(function)
+                for node in self._nodes(function.node):
+                    yield node, imports
+
+    def _nodes(self, tree: ast.AST) -> list[ast.AST]:
+        cache = self.__dict__.setdefault("_walked", {})
+        found = cache.get(id(tree))
+        if found is None:
+            found = cache[id(tree)] = [node for node in ast.walk(tree) if isinstance(node, ast.Call) or
+                                       isinstance(node, ast.Attribute) and node.attr in _GRAD_ATTRIBUTES]
+        return found
 
     def _model_users(self, models: set[str]) -> set[str]:
         """Keys assigned from a call that is handed the model (`attack = PGD(model, eps)`, `cam = GradCAM(model)`),

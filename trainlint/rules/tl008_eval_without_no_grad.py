@@ -3,8 +3,8 @@ from __future__ import annotations
 import ast
 
 from ..analysis import ScriptModel
-from ..analysis.evaluation import AFTER_EVAL, EVAL_FUNCTION, HELD_OUT_FORWARD, HELD_OUT_LOOP, Phase
-from ..analysis.events import Event
+from ..analysis.evaluation import AFTER_EVAL, EVAL_FUNCTION, HELD_OUT_LOOP, Phase
+from ..analysis.events import FORWARD, Event
 from ..analysis.names import last
 from ..fixes import UNSAFE, Fix
 from .base import FIX_SAFE, Rule, Violation
@@ -88,16 +88,14 @@ class EvalWithoutNoGrad(Rule):
         if evaluation.grad_switched_globally:
             return
         frozen = evaluation.frozen
+        candidates = [f for f in model.of_kind(FORWARD) if f.context.grad_enabled and not _discarded(f)
+                      and last(f.spelled or "") not in frozen and evaluation.torch_module(f)]
         done: set[int] = set()
-        phases = sorted(evaluation.phases, key=lambda p: _ORDER.index(p.kind))
-        for phase in phases:
-            if phase.training:
-                continue
+        for phase in evaluation.phases_calling(candidates):
+            chosen = {id(f) for f in candidates}
             graphs = [f for f in phase.forwards
-                      if f.context.grad_enabled and id(f.node) not in done and not _discarded(f)
-                      and evaluation.torch_module(f) and last(f.spelled or "") not in frozen
-                      and not evaluation.grad_chosen(f)]
-            if not graphs or evaluation.feeds_backward(phase):
+                      if id(f) in chosen and id(f.node) not in done and not evaluation.grad_chosen(f)]
+            if not graphs or evaluation.training(phase) or evaluation.feeds_backward(phase):
                 continue
             site = evaluation.report_site(graphs[0])
             if site is None:
@@ -120,8 +118,6 @@ def _discarded(forward: Event) -> bool:
     stmt = forward.stmt
     return stmt is not None and isinstance(stmt.node, ast.Expr) and stmt.node.value is forward.node
 
-
-_ORDER = (EVAL_FUNCTION, HELD_OUT_LOOP, AFTER_EVAL, HELD_OUT_FORWARD)
 
 
 def _where(model: ScriptModel, phase: Phase) -> str:

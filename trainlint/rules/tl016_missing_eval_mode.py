@@ -5,7 +5,7 @@ import ast
 from ..analysis import ScriptModel
 from ..analysis.evaluation import EVAL_FUNCTION, HELD_OUT_FORWARD, HELD_OUT_LOOP, Phase
 from ..analysis.evalmode import EvalModes, TrainModeAt, computes_metric
-from ..analysis.events import Event
+from ..analysis.events import FORWARD, Event
 from ..analysis.layers import Held
 from ..fixes import Fix, InsertAfter, InsertBefore, statement
 from .base import FIX_SAFE, Rule, Violation
@@ -100,16 +100,21 @@ class MissingEvalMode(Rule):
 
     def check(self, model: ScriptModel, options):
         evaluation = model.evaluation
+        holding: dict[int, Held] = {}
+        for forward in model.of_kind(FORWARD):
+            if evaluation.torch_module(forward):
+                held = _held(model, forward)
+                if held is not None:
+                    holding[id(forward)] = held
         modes = None
         done: set[int] = set()
-        for phase in sorted(evaluation.phases, key=lambda p: _ORDER.index(p.kind) if p.kind in _ORDER else 99):
-            if phase.kind not in _ORDER or phase.training or not computes_metric(model, phase):
+        for phase in evaluation.phases_calling([f for f in model.of_kind(FORWARD) if id(f) in holding]):
+            if phase.kind not in _ORDER:
                 continue
             for forward in phase.forwards:
-                if id(forward.node) in done or not evaluation.torch_module(forward):
-                    continue
-                held = _held(model, forward)
-                if held is None:
+                held = holding.get(id(forward))
+                if held is None or id(forward.node) in done or not computes_metric(model, phase) \
+                        or evaluation.training(phase):
                     continue
                 modes = modes or EvalModes(model)
                 why = modes.train_mode_at(phase, forward)
