@@ -476,3 +476,28 @@ def test_fix_after_eval_wraps_only_the_statements_up_to_the_last_call_of_the_mod
     fixed = trainlint.fix_source(source)
     assert fixed.endswith('print("evaluating")\nwith torch.no_grad():\n    preds = model(X_test)\n'
                           'probs = preds.softmax(-1)\nprint(probs.argmax(-1))\n')
+
+
+def test_quiet_in_a_pytest_test_outside_a_tests_folder():
+    """LLMs-from-scratch's ch04/06_swa/tests.py: `def test_swa_matches_base_model(...)` compares two models'
+    outputs; pytest runs it, nothing in the file calls it."""
+    assert codes(HEAD + textwrap.dedent("""\
+        def test_outputs_match(loader):
+            model.eval()
+            for x in loader:
+                out = model(x)
+                assert out.shape == (8, 1)
+        """)) == []
+
+
+def test_reports_a_test_epoch_helper_that_asserts_nothing():
+    """Research code's utils.py: `def test_epoch(model, loader)` evaluates with autograd on and is called from
+    train.py, not from its own file; it is no pytest test (it asserts nothing), so it is judged."""
+    assert codes(HEAD + textwrap.dedent("""\
+        def test_epoch(loader):
+            model.eval()
+            total = 0.0
+            for x, y in loader:
+                total += torch.nn.functional.mse_loss(model(x), y).item()
+            return total
+        """)) == [(8, "TL008")]

@@ -116,8 +116,20 @@ class Evaluation:
                 for phase in found:
                     phase.entered = [self.entered[id(e.site.call)] for e in phase.events if e.kind == LOCAL_CALL
                                      and e.site is not None and id(e.site.call) in self.entered]
+                found[:] = [p for p in found if not self._in_a_test(p)]
                 found.sort(key=lambda p: _ORDER.index(p.kind))
         return found
+
+    def _in_a_test(self, phase: Phase) -> bool:
+        """Does the phase run in a pytest test: a `def test_...` that nothing in the file calls and that asserts
+        (or lives in a file importing pytest / unittest)? It checks code; it evaluates no model. A research
+        helper `def test_epoch(model, loader)` called from another module asserts nothing: it stays judged."""
+        entry = self.model.modes.entry(phase.events[0]) if phase.events else None
+        if entry is None or entry.node is None or not entry.name.startswith("test_") \
+                or any(e.detail.get("function") is entry for e in self.model.of_kind(LOCAL_CALL)):
+            return False
+        return (self.model.uses("pytest") or self.model.uses("unittest")
+                or any(isinstance(node, ast.Assert) for node in ast.walk(entry.node)))
 
     @cached_property
     def grad_switched_globally(self) -> bool:
