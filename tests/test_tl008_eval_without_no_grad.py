@@ -396,6 +396,27 @@ def test_quiet_on_a_name_reused_for_data_that_is_not_held_out():
         """)) == []
 
 
+def test_quiet_on_a_shape_check_of_a_freshly_built_model():
+    """udacity's Simple_RNN notebook: `test_rnn = RNN(1, 1, 10, 2)` then `test_out, test_h = test_rnn(test_input,
+    None)` to print the output's shape: a model built and called, never trained, loaded or put in a mode, holds no
+    learned weights; trying it out on an input named `test_input` evaluates nothing. The trained model's call on
+    held-out data is still reported."""
+    assert codes(HEAD + textwrap.dedent("""\
+        class RNN(torch.nn.Module):
+            def forward(self, x, h):
+                return x, h
+        test_rnn = RNN()
+        test_out, test_h = test_rnn(test_input, None)
+        print(test_out.size())
+        tried = torch.nn.Linear(4, 1)
+        print(tried(X_test).shape)
+        """)) == []
+    assert codes(HEAD + textwrap.dedent("""\
+        model.load_state_dict(torch.load("model.pt"))
+        preds = model(X_test)
+        """)) == [(5, "TL008")]
+
+
 def test_quiet_on_building_a_model_whose_class_is_named_like_one():
     """LLMs-from-scratch: `gpt = GPTModel(cfg)` after `model.eval()` builds a model, it runs none."""
     assert codes(HEAD + textwrap.dedent("""\

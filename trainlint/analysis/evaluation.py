@@ -464,12 +464,53 @@ class Evaluation:
             splits = {self._held_out(a, forward.context.function, forward.context.loops) for a in data}
             if EVAL not in splits or splits - {EVAL, None}:
                 continue  # `model(X_val)`, `model(x_test, lengths)`; not `model(X_train)`, `model(X_all)`
+            if self._fresh_model(forward):
+                continue  # `rnn = RNN(...); out = rnn(test_input)`: a shape check of an untrained model
             statement = forward.stmt.node
             function, chain = forward.context.function, forward.context.call_chain
             events = [e for e in self._members(function, chain)
                       if self.model.contains(statement, self._anchor(e, chain))]
             found.append(Phase(HELD_OUT_FORWARD, statement, [statement], function, chain, events,
                                _shorten(self.model.code(data[0]))))
+
+    def _fresh_model(self, forward: Event) -> bool:
+        """Is the called model one this file only builds and calls (`test_rnn = RNN(1, 1, 10, 2)`, then
+        `test_rnn(test_input, None)` to check the output's shape)? Never trained, loaded, put in a mode,
+        asked for its parameters or handed anywhere, it holds no learned weights: calling it tries the code
+        out, it evaluates nothing. A pretrained model (`resnet18(weights=...)`, `X.from_pretrained(...)`) is
+        no fresh build."""
+        key = forward.spelled
+        if not key or "." in key:
+            return False
+        values = self.model.roles.assigned_values(key, forward.context.function)
+        if not values or not all(isinstance(v, ast.Call) and self._builds_class(v, forward) for v in values):
+            return False
+        mentions = self.__dict__.get("_mentions")
+        if mentions is None:
+            mentions = self.__dict__["_mentions"] = {}
+            for node in ast.walk(self.model.module):
+                for child in ast.iter_child_nodes(node):
+                    if isinstance(child, ast.Name):
+                        mentions.setdefault(child.id, []).append((child, node))
+        for name, parent in mentions.get(key, []):
+            if isinstance(parent, ast.Call) and parent.func is name:
+                continue  # a call of the model
+            if isinstance(parent, ast.Assign) and name in parent.targets:
+                continue  # its construction
+            return False
+        return True
+
+    def _builds_class(self, call: ast.Call, forward: Event) -> bool:
+        """Does the call build an object from a class (`RNN(...)`, `nn.LSTM(...)`), not load one
+        (`resnet18(pretrained=True)`, `AutoModel.from_pretrained(...)`, `torch.load(path)`)?"""
+        key = dotted(call.func)
+        if key is None:
+            return False
+        module = self.model.roles.module_of(forward.context.function)
+        if key in module.classes or self.model.roles.links.klass(module, key) is not None:
+            return True
+        qualname = module.imports.qualify(call.func)
+        return qualname is not None and qualname.startswith("torch.nn.") and last(qualname)[:1].isupper()
 
     # -- does the phase do more than evaluate? --------------------------------------------------------
     def training(self, phase: Phase) -> bool:
