@@ -386,6 +386,23 @@ def test_quiet_on_a_warm_up_call_whose_result_is_dropped():
         """)) == []
 
 
+def test_quiet_on_a_call_whose_output_is_only_asked_for_its_shape():
+    """Lightning's barlow-twins tutorial: `for batch in dataloader: img, label = batch;
+    print(encoder(img).shape); break` over CIFAR10(train=False) shows the embedding's shape: the output is dropped
+    at once, its graph with it. Keeping the output (`emb = model(x)`) is still reported."""
+    assert codes(HEAD + textwrap.dedent("""\
+        for x, y in test_loader:
+            print(model(x).shape)
+            n = model(x).size(0)
+            break
+        """)) == []
+    assert codes(HEAD + textwrap.dedent("""\
+        for x, y in test_loader:
+            emb = model(x)
+            print(emb.shape)
+        """)) == [(5, "TL008")]
+
+
 def test_quiet_on_a_name_reused_for_data_that_is_not_held_out():
     """ignite's CycleGAN notebook: `x = torch.rand(4, 3, 256, 256); y = g(x)` checks shapes in one cell, while
     another cell binds `x` to a test batch: `x` is not held-out data everywhere."""

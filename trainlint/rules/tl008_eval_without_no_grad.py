@@ -113,10 +113,20 @@ def _covering(model: ScriptModel, phase: Phase, graphs: list[Event]) -> list[ast
     return phase.statements[holding[0]:holding[-1] + 1] if holding else []
 
 
+_SHAPE_READS = frozenset({"shape", "size", "dim", "ndim", "dtype", "device"})
+
+
 def _discarded(forward: Event) -> bool:
-    """`model(dummy)` as a statement of its own: a warm-up or a timing run; its graph is freed at once."""
+    """`model(dummy)` as a statement of its own: a warm-up or a timing run; or a call whose output is only
+    asked for its shape (`print(encoder(img).shape)`, `model(x).size()`): the tensor is dropped at once, and
+    its graph with it."""
     stmt = forward.stmt
-    return stmt is not None and isinstance(stmt.node, ast.Expr) and stmt.node.value is forward.node
+    if stmt is None:
+        return False
+    if isinstance(stmt.node, ast.Expr) and stmt.node.value is forward.node:
+        return True
+    return any(isinstance(node, ast.Attribute) and node.value is forward.node and node.attr in _SHAPE_READS
+               for node in ast.walk(stmt.node))
 
 
 
