@@ -17,7 +17,7 @@ import ast
 from . import knowledge as K
 from .autograd import DETACHED, LIVE, TensorRef, occurrences
 from .builds import built_kind, built_over
-from .names import bool_value, dotted, is_none, keyword, last, normalize, positional
+from .names import bool_value, dotted, is_eval_name, is_none, keyword, last, normalize, positional
 from .roles import (ACCELERATOR, DATA_SCALER, GRAD_SCALER, INSTANCE, MODEL, OPTIMIZER, OTHER, SCHEDULER,
                     Role, Roles)
 from .structure import (FOR_TYPES, TRY_TYPES, Branch, CallSite, FunctionInfo, Item, Loop, Stmt, Structure, With,
@@ -713,11 +713,12 @@ class EventBuilder:
 
     def followed(self, function: FunctionInfo) -> bool:
         """Is a helper worth following into? Those of this file always are; a function of another module of
-        the project only when it (or what it calls in its own module) does something a training step does:
-        the rest is library code, followed like torch's, that is, not at all."""
+        the project only when it (or what it calls in its own module) does something a training step does, or
+        is named as an evaluation: the rest is library code, followed like torch's, that is, not at all."""
         if function.module is None or function.module is self.structure:
             return True
-        return _does_training(function, self.roles, 0, {})
+        # an evaluation helper (`evaluate()`, `validate_one_epoch()`) runs the model without training it (TL008)
+        return is_eval_name(function.name) or _does_training(function, self.roles, 0, {})
 
     @staticmethod
     def enclosing(function: FunctionInfo, frame: _Frame) -> _Frame | None:

@@ -647,3 +647,100 @@ TF_ORDER_KEEPING_METHODS: frozenset[str] = frozenset({
     "batch", "padded_batch", "map", "prefetch", "cache", "repeat", "unbatch", "filter", "take", "skip",
     "apply", "with_options", "ragged_batch", "rebatch", "map_with_legacy_function", "enumerate",
 })
+
+# -- evaluation phases (TL008, TL016) ------------------------------------------------------------------------
+# torch.nn layers whose forward depends on train() / eval(): dropout drops only in train mode, batch norm
+# normalises with (and updates) batch statistics only in train mode, RReLU draws its slope only in train mode.
+TORCH_MODE_DEPENDENT_LAYERS: frozenset[str] = frozenset({
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",
+    "SyncBatchNorm", "RReLU",
+})
+# torch.nn layers with a `dropout` argument, and its default: mode-dependent when it is not 0 (for the
+# recurrent layers it only acts between stacked layers, so `num_layers` must be above 1 as well).
+TORCH_DROPOUT_ARGUMENT_LAYERS: dict[str, float] = {
+    "TransformerEncoderLayer": 0.1, "TransformerDecoderLayer": 0.1, "Transformer": 0.1,
+    "LSTM": 0.0, "GRU": 0.0, "RNN": 0.0,
+}
+# Containers and wrappers that hold the modules they are given (their arguments are what they hold).
+TORCH_MODULE_CONTAINERS: frozenset[str] = frozenset({
+    "torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.nn.DataParallel",
+    "torch.nn.parallel.DataParallel", "torch.nn.parallel.DistributedDataParallel", "torch.compile",
+    "copy.deepcopy", "collections.OrderedDict",
+})
+# torchvision.models: every classification, segmentation and video model holds batch norm, dropout or
+# stochastic depth, but these: ViT has dropout 0 by default; detection models compute their losses in train
+# mode, so validating them in train mode under no_grad is a known way to get a validation loss.
+TORCHVISION_MODE_FREE_PREFIXES: tuple[str, ...] = (
+    "torchvision.models.vit_", "torchvision.models.VisionTransformer", "torchvision.models.vision_transformer.",
+    "torchvision.models.detection.", "torchvision.models.optical_flow.", "torchvision.models.quantization.",
+    "torchvision.models.get_", "torchvision.models.list_",
+)
+# timm.create_model names (prefixes) of architectures built with batch norm. Transformer-style timm models
+# (vit, deit, swin, convnext, ...) have dropout and drop-path 0 by default: unknown unless `drop_rate` /
+# `drop_path_rate` is given.
+TIMM_BATCH_NORM_PREFIXES: tuple[str, ...] = (
+    "resnet", "resnext", "wide_resnet", "seresnet", "seresnext", "ecaresnet", "resnest", "res2net", "regnet",
+    "efficientnet", "tf_efficientnet", "mobilenet", "tf_mobilenet", "mnasnet", "densenet", "dla", "dpn", "hrnet",
+    "inception", "xception", "cspresnet", "cspdarknet", "darknet", "ghostnet", "rexnet", "mixnet", "tf_mixnet",
+    "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "legacy_seresnet", "skresnet", "selecsls", "tresnet",
+)
+TIMM_DROPOUT_KEYWORDS: tuple[str, ...] = ("drop_rate", "drop_path_rate")
+
+# Names of functions that evaluate a model (their `_`-separated words): `evaluate`, `validate_one_epoch`,
+# `test_model`, `run_inference`. A name that also says it trains (`train_and_evaluate`) is not one.
+EVAL_FUNCTION_WORDS: frozenset[str] = frozenset({
+    "evaluate", "evaluation", "eval", "validate", "validation", "valid", "val", "test", "testing", "predict",
+    "prediction", "predictions", "inference", "infer",
+})
+TRAIN_FUNCTION_WORDS: frozenset[str] = frozenset({"train", "training", "fit", "finetune", "optimize", "update",
+                                                  "backward", "attack", "adversarial", "adv", "saliency"})
+# Hooks a framework runs under no_grad and in eval mode itself (Lightning, Keras, HF Trainer).
+FRAMEWORK_EVAL_HOOKS: frozenset[str] = frozenset({
+    "validation_step", "test_step", "predict_step", "validation_epoch_end", "test_epoch_end",
+    "on_validation_epoch_end", "on_test_epoch_end", "on_validation_batch_end", "on_test_batch_end",
+    "prediction_step", "evaluation_loop", "prediction_loop",
+})
+# Base classes whose subclasses' methods run inside a framework's loop (it sets the mode and autograd).
+FRAMEWORK_BASE_PREFIXES: tuple[str, ...] = (
+    "pytorch_lightning.", "lightning.", "keras.", "tensorflow.", "transformers.Trainer", "transformers.trainer.",
+    "transformers.Seq2SeqTrainer", "ignite.", "catalyst.", "composer.", "accelerate.", "trl.",
+)
+# Calls that differentiate without `backward()`: an evaluation that calls them needs autograd on.
+AUTOGRAD_CALLS: frozenset[str] = frozenset({
+    "torch.autograd.grad", "torch.autograd.backward", "torch.autograd.functional.jacobian",
+    "torch.autograd.functional.hessian", "torch.autograd.functional.vjp", "torch.autograd.functional.jvp",
+    "torch.autograd.functional.hvp", "torch.autograd.functional.vhp", "torch.func.grad", "torch.func.vjp",
+    "torch.func.jvp", "torch.func.jacrev", "torch.func.jacfwd", "torch.func.hessian", "torch.func.grad_and_value",
+    "functorch.grad", "functorch.vjp", "functorch.jacrev", "functorch.jacfwd",
+})
+# Context managers / decorators that switch autograd on (or to a value only known at run time).
+ENABLE_GRAD: frozenset[str] = frozenset({
+    "torch.enable_grad", "torch.autograd.enable_grad", "torch.autograd.grad_mode.enable_grad",
+})
+# Calls that look at a model without running or changing it: handing the model to them says nothing about
+# its mode or its gradients.
+MODEL_INSPECTORS: frozenset[str] = frozenset({
+    "print", "len", "str", "repr", "isinstance", "type", "id", "hasattr", "getattr", "vars", "dir",
+    "torch.save", "torch.nn.DataParallel", "torch.nn.parallel.DistributedDataParallel", "torch.compile",
+    "count_parameters", "count_params", "summary", "watch", "info", "debug", "format", "get_model_complexity_info",
+})
+# The words of a loss or metric computed on a model's outputs (last part of a call's name, `_`-separated).
+METRIC_WORDS: frozenset[str] = frozenset({
+    "loss", "criterion", "metric", "metrics", "accuracy", "acc", "score", "f1", "auc", "roc", "precision",
+    "recall", "mse", "mae", "rmse", "error", "err", "iou", "dice", "bleu", "perplexity", "ppl", "nll",
+    "cross", "entropy", "correct", "eq", "argmax", "topk", "evaluate", "compute", "update", "confusion",
+    "psnr", "ssim", "map", "cer", "wer",
+})
+# torch.nn modules without parameters: calling one with autograd on records no graph of its own (a loss
+# module, an activation, pooling, reshaping). Losses are also every `torch.nn.*Loss`.
+TORCH_PARAMETER_FREE_MODULES: frozenset[str] = frozenset({
+    "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Softmax",
+    "LogSoftmax", "Softmin", "Softplus", "Softsign", "Hardtanh", "Hardsigmoid", "Hardswish", "Tanhshrink",
+    "Threshold", "GLU", "Identity", "Flatten", "Unflatten", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+    "AlphaDropout", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle",
+    "PixelUnshuffle", "CosineSimilarity", "PairwiseDistance", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d",
+    "ReflectionPad2d", "ReplicationPad2d",
+})

@@ -5,8 +5,10 @@ import ast
 from functools import cached_property
 
 from .autograd import Uses
+from .evaluation import Evaluation
 from .events import Event, EventBuilder, LoopFrame
 from .loaders import Loaders
+from .layers import Layers
 from .hyperparams import LrControl, OptimizerBuild, lr_controls, optimizer_builds
 from .losses import LossFeed, Losses
 from .modes import Modes, TapeForward, TapeForwards
@@ -111,6 +113,17 @@ class ScriptModel:
     def lightning_steps(self) -> list[LightningStep]:
         """The `training_step` methods of LightningModules that Lightning optimises automatically."""
         return automatic_steps(self.structure, self.roles)
+
+    @cached_property
+    def evaluation(self) -> Evaluation:
+        """Evaluation phases: validation/test loops, evaluate()/predict() helpers, code after eval() (TL008,
+        TL016)."""
+        return Evaluation(self)
+
+    @cached_property
+    def layers(self) -> Layers:
+        """Which mode-dependent layers (Dropout, BatchNorm) a PyTorch model holds, from how it is built."""
+        return Layers(self.structure, self.roles)
 
     @cached_property
     def tape_forwards(self) -> list[TapeForward]:

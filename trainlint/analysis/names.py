@@ -7,7 +7,10 @@ keys to say "the same object" across statements. A *qualified name* is where an 
 from __future__ import annotations
 
 import ast
+import re
 from typing import NamedTuple
+
+from . import knowledge as K
 
 
 def dotted(node: ast.AST | None) -> str | None:
@@ -190,3 +193,18 @@ class ImportMap:
 
     def mentions(self, module: str) -> bool:
         return any(q == module or q.startswith(module + ".") for q in self.names.values())
+
+
+_WORD = re.compile(r"[a-z]+|[A-Z][a-z]*")
+
+
+def function_words(name: str) -> list[str]:
+    """The words of a function's name, lower-cased: `validate_one_epoch`, `predictOnBatch`."""
+    return [w.lower() for w in _WORD.findall(name)]
+
+
+def is_eval_name(name: str) -> bool:
+    """`evaluate`, `validate_one_epoch`, `run_test`, `predictOnBatch`; not `train_and_evaluate`, `test_attack`."""
+    words = function_words(name)
+    return (bool(set(words) & K.EVAL_FUNCTION_WORDS) and not set(words) & K.TRAIN_FUNCTION_WORDS
+            and name not in K.FRAMEWORK_EVAL_HOOKS)

@@ -9,6 +9,7 @@ from .tl004_loss_not_detached import LossNotDetached
 from .tl005_clip_after_step import ClipAfterStep
 from .tl006_unscaled_high_lr import UnscaledHighLr
 from .tl007_missing_train_mode import MissingTrainMode
+from .tl008_eval_without_no_grad import EvalWithoutNoGrad
 from .tl009_softmax_before_cross_entropy import SoftmaxBeforeCrossEntropy
 from .tl010_logits_activation_mismatch import LogitsActivationMismatch
 from .tl011_accumulation_loss_not_scaled import AccumulationLossNotScaled
@@ -16,6 +17,7 @@ from .tl012_sampler_set_epoch_missing import SamplerSetEpochMissing
 from .tl013_amp_scaler_bypassed import AmpScalerBypassed
 from .tl014_optimizer_rebuilt_in_loop import OptimizerRebuiltInLoop
 from .tl015_train_loader_not_shuffled import TrainLoaderNotShuffled
+from .tl016_missing_eval_mode import MissingEvalMode
 from .tl017_scheduler_never_stepped import SchedulerNeverStepped
 from .tl018_ddp_without_distributed_sampler import DdpWithoutDistributedSampler
 
@@ -27,6 +29,7 @@ ALL_RULES: tuple[Rule, ...] = (
     ClipAfterStep(),
     UnscaledHighLr(),
     MissingTrainMode(),
+    EvalWithoutNoGrad(),
     SoftmaxBeforeCrossEntropy(),
     LogitsActivationMismatch(),
     AccumulationLossNotScaled(),
@@ -34,6 +37,7 @@ ALL_RULES: tuple[Rule, ...] = (
     AmpScalerBypassed(),
     OptimizerRebuiltInLoop(),
     TrainLoaderNotShuffled(),
+    MissingEvalMode(),
     SchedulerNeverStepped(),
     DdpWithoutDistributedSampler(),
 )
