@@ -29,7 +29,7 @@ def test_runtime_training_runs_in_eval_mode_and_the_fix_stops_it(path, tmp_path)
 def test_fix_inserts_train_before_the_training_phase_of_the_epoch():
     source = textwrap.dedent("""\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         def evaluate():
             model.eval()
@@ -53,7 +53,7 @@ def test_fix_uses_the_name_the_loop_uses():
             with torch.no_grad():
                 return net(val_x)
         def main():
-            model = torch.nn.Linear(4, 1)
+            model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
             evaluate(model)
             for epoch in range(3):
@@ -72,7 +72,7 @@ def test_fix_uses_the_name_the_loop_uses():
 def test_message_names_the_eval_the_loop_and_the_step():
     [finding] = trainlint.lint_source(textwrap.dedent("""\
         import torch
-        net = torch.nn.Linear(4, 1)
+        net = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         opt = torch.optim.SGD(net.parameters(), lr=0.1)
         for epoch in range(3):
             for x in loader:
@@ -90,7 +90,7 @@ def test_message_names_the_eval_the_loop_and_the_step():
 DETECTED = {
     "eval_under_an_if_in_the_epoch_loop": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.Adam(model.parameters())
         def evaluate():
             model.eval()
@@ -106,7 +106,7 @@ DETECTED = {
         """,
     "train_only_under_an_if_that_may_not_run": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.Adam(model.parameters())
         for epoch in range(10):
             if epoch == 0:
@@ -119,7 +119,7 @@ DETECTED = {
         """,
     "train_false_is_eval": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.Adam(model.parameters())
         for epoch in range(10):
             for x in loader:
@@ -146,7 +146,7 @@ DETECTED = {
         """,
     "validation_called_inside_an_f_string": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.Adam(model.parameters())
         def validate():
             model.eval()
@@ -203,7 +203,7 @@ DETECTED = {
         """,  # nanoGPT train.py with estimate_loss()'s model.train() removed
     "eval_every_n_steps_in_a_while_loop": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.AdamW(model.parameters())
         model.train()
         step = 0
@@ -230,7 +230,7 @@ def test_reports(source):
 QUIET = {
     "train_at_the_top_of_each_epoch": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         for epoch in range(3):
             model.train()
@@ -263,7 +263,7 @@ QUIET = {
         """,  # pytorch/examples mnist
     "helper_restores_the_previous_mode": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         def evaluate(net):
             was_training = net.training
@@ -282,7 +282,7 @@ QUIET = {
         """,
     "helper_switches_back_to_train_at_its_end": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.AdamW(model.parameters())
         @torch.no_grad()
         def estimate_loss():
@@ -301,7 +301,7 @@ QUIET = {
         """,  # nanoGPT train.py
     "never_calls_eval": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         for epoch in range(3):
             for x in loader:
@@ -311,7 +311,7 @@ QUIET = {
         """,
     "eval_after_the_last_training_step": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         for epoch in range(3):
             for x in loader:
@@ -325,7 +325,7 @@ QUIET = {
     "eval_of_a_deep_copy": """\
         import copy
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         for epoch in range(3):
             for x in loader:
@@ -337,7 +337,7 @@ QUIET = {
     "eval_of_an_ema_copy": """\
         import torch
         from timm.utils import ModelEmaV2
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         model_ema = ModelEmaV2(model)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         for epoch in range(3):
@@ -395,7 +395,7 @@ QUIET = {
         """,  # neural style transfer, adversarial examples
     "phase_loop_with_train_and_eval_arms": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         for epoch in range(25):
             for phase in ["train", "val"]:
@@ -422,7 +422,7 @@ QUIET = {
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         for epoch in range(3):
             run_epoch(model, train_loader, optimizer, True)
@@ -435,7 +435,7 @@ QUIET = {
             with torch.no_grad():
                 return model(val_x)
         def main(args):
-            model = torch.nn.Linear(4, 1)
+            model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
             if args.evaluate:
                 validate(model)
@@ -449,7 +449,7 @@ QUIET = {
     "evaluate_only_run_exits_before_training": """\
         import sys
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         if args.eval_only:
             model.eval()
@@ -463,7 +463,7 @@ QUIET = {
         """,
     "eval_then_break_on_early_stop": """\
         import torch
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         for epoch in range(100):
             for x in loader:
@@ -499,7 +499,7 @@ QUIET = {
                 optimizer.zero_grad()
                 model(x).sum().backward()
                 optimizer.step()
-        model = torch.nn.Linear(4, 1)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         for epoch in range(3):
             train_epoch(model, loader, optimizer, freeze_bn=True)

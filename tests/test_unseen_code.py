@@ -747,3 +747,40 @@ def test_tl007_quiet_when_a_helper_reads_a_global_optimizer_each_cell_rebinds():
             train(epoch, model_cnn)
             test(model_cnn)
         """, code="TL007") == []
+
+
+def test_tl007_quiet_when_the_model_holds_no_layer_that_depends_on_the_mode():
+    """mrdbourke/pytorch-deep-learning 02: `class CircleModelV1(nn.Module)` of three `nn.Linear` layers, or
+    `nn.Sequential(nn.Linear(...), nn.ReLU(), ...)`, trained with `model_1.eval()` at the end of each epoch
+    and no `train()`: eval mode changes nothing in such a model, so nothing goes wrong."""
+    source = """\
+        import torch
+        from torch import nn
+        class CircleModel(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layer_1 = nn.Linear(2, 10)
+                self.relu = nn.ReLU()
+                self.layer_2 = nn.Linear(10, 1)
+            def forward(self, x):
+                return self.layer_2(self.relu(self.layer_1(x)))
+        model_1 = CircleModel().to("cpu")
+        model_2 = nn.Sequential(nn.Linear(2, 10), nn.ReLU(), nn.Linear(10, 1))
+        for model in (model_1, model_2):
+            pass
+        X, y = torch.randn(8, 2), torch.randn(8, 1)
+        optimizer = torch.optim.SGD(model_1.parameters(), lr=0.1)
+        for epoch in range(10):
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model_1(X), y).backward()
+            optimizer.step()
+            model_1.eval()
+            with torch.inference_mode():
+                model_1(X)
+        """
+    assert lint(source, code="TL007") == []
+    with_dropout = source.replace("self.relu = nn.ReLU()", "self.relu = nn.Dropout(0.2)")
+    assert [code for _, code in lint(with_dropout, code="TL007")] == ["TL007"]
+    functional = source.replace("return self.layer_2(self.relu(self.layer_1(x)))",
+                                "return self.layer_2(nn.functional.dropout(self.layer_1(x), 0.2, self.training))")
+    assert [code for _, code in lint(functional, code="TL007")] == ["TL007"]

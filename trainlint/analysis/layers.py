@@ -53,6 +53,70 @@ class Layers:
         of those calls is written in: a parameter is what the call passed for it."""
         return self._key(key, function, chain, callers or {}, set(), 0)
 
+    def free(self, key: str, function: FunctionInfo | None) -> bool:
+        """Is the model written `key` in `function` known to hold no mode-dependent layer at all? Only when
+        every value the name is given is built, all the way down, from `torch.nn` layers that ignore the mode
+        (`nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))`, a class of this file whose methods build
+        only such layers): train() and eval() then change nothing. Anything not traced (a parameter, a
+        library's factory, a class of another module, a functional dropout) is not free."""
+        scope = _scope_of(key, function)
+        if scope is None and function is not None and key.split(".")[0] in function.params:
+            return False
+        values = _assigned(key, scope, self.roles.module_of(function))
+        return bool(values) and all(self._free_expr(v, scope, 0) for v in values)
+
+    def _free_expr(self, expr: ast.expr, function: FunctionInfo | None, depth: int) -> bool:
+        if depth > _MAX_DEPTH or not isinstance(expr, ast.Call):
+            return False
+        call = expr
+        module = self.roles.module_of(function)
+        qualname = module.imports.qualify(call.func)
+        if qualname is not None:
+            if qualname in ("torch.nn.Sequential", "torch.nn.ModuleList"):
+                return all(not isinstance(a, ast.Starred) and self._free_expr(a, function, depth + 1)
+                           for a in call.args) and not call.keywords
+            return self._free_layer(call, qualname)
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr in ("to", "cuda", "cpu", "float", "double"):
+            return self._free_expr(func.value, function, depth + 1)  # `Net().to(device)`
+        written = dotted(func)
+        if written is None or "." in written or written in self.redefined(module):
+            return False
+        klass = module.classes.get(written)
+        return klass is not None and self._free_class(klass, module, depth + 1)
+
+    @staticmethod
+    def _free_layer(call: ast.Call, qualname: str) -> bool:
+        """A `torch.nn` layer that behaves the same in both modes (not Dropout, BatchNorm, RReLU, nor a layer
+        with a `dropout` argument)."""
+        name = qualname.rsplit(".", 1)[-1]
+        return (qualname.startswith("torch.nn.") and name[:1].isupper() and not qualname.startswith("torch.nn.functional.")
+                and name not in K.TORCH_MODE_DEPENDENT_LAYERS and name not in K.TORCH_DROPOUT_ARGUMENT_LAYERS
+                and "Norm" not in name and "Dropout" not in name)
+
+    def _free_class(self, klass: ClassInfo, module: Structure, depth: int) -> bool:
+        """A class of this file deriving from `nn.Module` alone whose methods build only mode-free layers and
+        call no functional dropout / batch norm (nor anything named like a class we cannot see into)."""
+        if depth > _MAX_DEPTH or list(klass.bases) != ["torch.nn.Module"]:
+            return False
+        for method in klass.methods.values():
+            if method.nested:
+                return False
+            for call in _calls(method.body):
+                qualname = module.imports.qualify(call.func)
+                name = (qualname or dotted(call.func) or "").rsplit(".", 1)[-1]
+                if qualname is not None:
+                    if "dropout" in qualname.lower() or "batch_norm" in qualname or "norm" in name.lower():
+                        return False
+                    if qualname.startswith("torch.nn.") and name[:1].isupper() and not self._free_layer(call, qualname):
+                        return False
+                    continue
+                if name[:1].isupper():  # a class built by name: one of this file, or unknown
+                    inner = module.classes.get(name) if dotted(call.func) == name else None
+                    if inner is None or name in self.redefined(module) or not self._free_class(inner, module, depth + 1):
+                        return False
+        return True
+
     # -- keys -----------------------------------------------------------------------------------------
     def _key(self, key: str, function, chain, callers, seen: set, depth: int) -> Held | None:
         if depth > _MAX_DEPTH or (key, id(function)) in seen:

@@ -23,8 +23,11 @@ class MissingTrainMode(Rule):
     Not reported: `model.train()` at the top of each epoch or inside the training helper, helpers that
     restore the previous mode (`model.train(was_training)`), `eval()` after the last training step,
     `eval()` on another object (an EMA copy, a frozen feature extractor the optimizer does not train),
-    and an `eval()` written into the training path itself with no evaluation between it and the
-    training step (`if freeze_bn: model.eval()`: training in eval mode on purpose).
+    an `eval()` written into the training path itself with no evaluation between it and the
+    training step (`if freeze_bn: model.eval()`: training in eval mode on purpose), an `eval()` that runs
+    in the last iteration only (`if i == len(loader) - 1:`), and a model known to be built only of layers
+    that ignore the mode (`nn.Linear`, `nn.ReLU`, ...: no dropout, no batch norm), where eval mode changes
+    nothing.
 
     ## Why is this bad?
     `eval()` switches dropout off and makes batch norm use (and stop updating) its running statistics.
@@ -93,6 +96,8 @@ class MissingTrainMode(Rule):
     def check(self, model: ScriptModel, options):
         anchors: set[tuple[str, int]] = set()
         for reach in model.modes.eval_reaches(_owners):
+            if _mode_free(model, reach):
+                continue  # nothing in the model behaves differently in eval mode
             anchor, spelled = _anchor(model, reach)
             if anchor is not None:
                 if (reach.model, id(anchor)) in anchors:
@@ -102,6 +107,16 @@ class MissingTrainMode(Rule):
         for forward in model.tape_forwards:
             if forward.training is None and not forward.unknown_arguments and forward.layer is not None:
                 yield Violation(forward.call, _keras_message(model, forward), _keras_fix(model, forward))
+
+
+def _mode_free(model: ScriptModel, reach: EvalReach) -> bool:
+    """Is the model known to be built of layers that ignore the mode (no dropout, no batch norm)? Asked where
+    the eval() is written, and of the trained model's own name when it is a global."""
+    ev = reach.eval
+    if ev.spelled and model.layers.free(ev.spelled, ev.context.function):
+        return True
+    identity = reach.model
+    return "::" not in identity and identity in model.structure.module_assignments and model.layers.free(identity, None)
 
 
 def _owners(step: Event) -> list[str] | None:
