@@ -327,7 +327,7 @@ def _counted(loop: ast.AST, assignments: dict) -> tuple[str | None, set[str]]:
     if not (isinstance(target, ast.Tuple) and target.elts and isinstance(target.elts[0], ast.Name)):
         return None, set()
     bounds, expr, enumerated = set(), loop.iter, False
-    for _ in range(6):  # unwrap `tqdm(...)`, `list(...)`, `enumerate(...)` and names assigned once
+    for _ in range(6):  # unwrap `tqdm(...)`, `list(...)`, `enumerate(...)` and names
         key = dotted(expr)
         if key is not None:
             bounds.add(ast.dump(ast.Call(ast.Name("len", ast.Load()), [ast.Name(key, ast.Load())], []))
