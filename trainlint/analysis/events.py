@@ -120,14 +120,11 @@ class _Frame:
     origin: ast.AST | None = None  # the module-level call this helper runs under (where its globals are read)
 
 
-def _constants(call: ast.Call, function: FunctionInfo) -> dict[str, object]:
-    """The parameters of `function` that `call` passes a constant string, number or bool."""
-    params = list(function.params)
-    if function.klass is not None and params and params[0] in ("self", "cls") and isinstance(call.func, ast.Attribute):
-        params = params[1:]
+def _constants(call: ast.Call, function: FunctionInfo, pairs: list[tuple[str, ast.expr]]) -> dict[str, object]:
+    """Of the (parameter, argument) pairs a call binds, the parameters given a constant string, number or bool
+    that the function never reassigns."""
     if any(isinstance(a, ast.Starred) for a in call.args):
         return {}
-    pairs = [*zip(params, call.args), *((kw.arg, kw.value) for kw in call.keywords if kw.arg in function.params)]
     return {param: arg.value for param, arg in pairs if param not in function.assignments
             and isinstance(arg, ast.Constant) and isinstance(arg.value, (str, int, float, bool))}
 
@@ -481,9 +478,8 @@ class EventBuilder:
         if role.local_class is None and not qualname.startswith(K.FRESH_MODULE_PREFIXES) or qualname.startswith(
                 K.MODULE_WRAPPERS):
             return False
-        return not any(self.role(dotted(arg), frame, value) is not None
-                       and self.role(dotted(arg), frame, value).kind == MODEL
-                       for arg in [*value.args, *(k.value for k in value.keywords)] if dotted(arg) is not None)
+        roles = (self.role(dotted(arg), frame, value) for arg in [*value.args, *(k.value for k in value.keywords)])
+        return not any(role is not None and role.kind == MODEL for role in roles)
 
     # -- classifying calls ------------------------------------------------------------------------
     def calls(self, sites: list[CallSite], stmt: Stmt | None, context: Context, frame: _Frame) -> None:
@@ -501,7 +497,7 @@ class EventBuilder:
 
         helper = self.resolve_helper(site, frame)
         if helper is not None:  # a helper we can see into: its events are its body's (none, when it trains nothing)
-            function, bindings, roles = helper
+            function, bindings, roles, constants = helper
             if method in ("train", "eval") and isinstance(site.call.func, ast.Attribute):
                 self.mode_switch(site, stmt, context, frame)  # a module's own train() still sets the mode
             if function not in frame.active and len(frame.active) < _MAX_INLINE_DEPTH and self.followed(function):
@@ -512,7 +508,7 @@ class EventBuilder:
                 self.instantiate(function, inner, _Frame(function, bindings, roles,
                                                          f"{function.name}#{next(self._counter)}::",
                                                          frame.active + (function,), self.enclosing(function, frame),
-                                                         _constants(site.call, function),
+                                                         constants,
                                                          frame.origin if frame.function is not None else site.call))
             return
 
@@ -730,7 +726,7 @@ class EventBuilder:
         return frame
 
     def resolve_helper(self, site: CallSite, frame: _Frame):
-        """(function, bindings, bound roles) when the call runs a function defined in this file."""
+        """(function, bindings, bound roles, constants) when the call runs a function defined in this file."""
         func = site.call.func
         function, self_identity, self_role = None, None, None
         if isinstance(func, ast.Name):
@@ -764,7 +760,7 @@ class EventBuilder:
             key = _argument_key(arg)
             bindings[param] = self.identity(key, frame)
             bound_roles[param] = self.role(key, frame, site.call)
-        return function, bindings, bound_roles
+        return function, bindings, bound_roles, _constants(site.call, function, pairs)
 
     # -- names ------------------------------------------------------------------------------------
     def alias(self, key: str, function: FunctionInfo | None) -> str:

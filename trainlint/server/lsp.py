@@ -157,16 +157,19 @@ class TrainlintServer(LanguageServer):
         self._publish(uri, state)
 
     async def _analyse(self, uri: str, text: str, fix_edits: bool = False) -> Outcome:
-        path = _path(uri)
+        return await self.run_lint(uri, analyse, _path(uri), text, self.settings, fix_edits)
+
+    async def run_lint(self, uri: str, lint, *args) -> Outcome:
+        """`lint(*args)` (documents.analyse or analyse_notebook) in the linting thread; a failure is logged."""
         loop = asyncio.get_running_loop()
         try:
-            outcome = await loop.run_in_executor(self.linter, analyse, path, text, self.settings, fix_edits)
+            outcome = await loop.run_in_executor(self.linter, lint, *args)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - the executor itself failed (shutting down)
             outcome = Outcome(internal_error=f"{type(error).__name__}: {error}")
         if outcome.internal_error:
-            self.log(f"trainlint failed on {path or uri}; please report it:\n{outcome.internal_error}",
+            self.log(f"trainlint failed on {_path(uri) or uri}; please report it:\n{outcome.internal_error}",
                      types.MessageType.Error)
         return outcome
 
@@ -202,7 +205,7 @@ class TrainlintServer(LanguageServer):
 
     def _publish(self, uri: str, state: _Document) -> None:
         outcome = state.outcome
-        self._note_config_error(uri, state, outcome.config_error if outcome else None)
+        self.note_config_error(uri, state, outcome.config_error if outcome else None)
         diagnostics: list[types.Diagnostic] = []
         if outcome is not None and outcome.findings:
             index = LineIndex(state.text, self.encoding)
@@ -210,7 +213,7 @@ class TrainlintServer(LanguageServer):
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=state.version))
 
-    def _note_config_error(self, uri: str, state: _Document, error: str | None) -> None:
+    def note_config_error(self, uri: str, state, error: str | None) -> None:
         """Show a configuration error once: when it first appears for any open document, not again
         while documents keep hitting it, and again if it is fixed and comes back."""
         if error == state.config_error:

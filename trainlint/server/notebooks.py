@@ -60,18 +60,12 @@ async def lint_and_publish(server, uri: str, delay: float, to_diagnostic, path) 
     if cells is None:
         return
     generation = server.generation
-    loop = asyncio.get_running_loop()
-    outcome: Outcome = await loop.run_in_executor(
-        server.linter, analyse_notebook, path(uri), [(kind, source) for kind, source, _ in cells], server.settings)
+    outcome: Outcome = await server.run_lint(
+        uri, analyse_notebook, path(uri), [(kind, source) for kind, source, _ in cells], server.settings)
     state = server.notebooks.get(uri)
     if state is None or snapshot(server, uri) != cells or generation != server.generation:
         return
-    if outcome.internal_error:
-        server.log(f"trainlint failed on {uri}; please report it:\n{outcome.internal_error}", types.MessageType.Error)
-    if outcome.config_error != state.config_error:
-        state.config_error = outcome.config_error
-        if outcome.config_error:
-            server.tell(f"trainlint: configuration error, no diagnostics until it is fixed: {outcome.config_error}")
+    server.note_config_error(uri, state, outcome.config_error)
     by_cell: dict[int, list] = {}
     for finding in outcome.findings:
         by_cell.setdefault(finding.cell or 1, []).append(finding)
